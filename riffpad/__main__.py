@@ -1,0 +1,3 @@
+from riffpad.cli import main
+
+main()
