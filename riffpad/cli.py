@@ -21,7 +21,7 @@ COMMANDS: dict[str, str] = {
     "record": "riffpad.commands.pad:record",
     "calibrate": "riffpad.commands.calibrate:calibrate",
     "render": "riffpad.commands.engine:render",
-    "convert": "riffpad.commands.engine:convert",
+    "convert": "riffpad.commands.convert:convert",
     "udev": "riffpad.commands.udev:udev",
     "doctor": "riffpad.commands.doctor:doctor",
 }
