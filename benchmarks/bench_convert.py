@@ -16,19 +16,29 @@ pseudo-inverse solution clipped at 0, which already fits the mel bins to ~1e-4);
 Score: each output is re-analysed into Riffusion's mel spectrogram and compared with the
 input: ||S - a*S_hat||_F / ||S||_F (best scale a, as levels differ).
 
-    PYTHONPATH=. python benchmarks/bench_convert.py [--repeat 3] [--image X.png]
+    PYTHONPATH=. python benchmarks/bench_convert.py [--repeat 3] [--image X.png] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+# One thread each by default (before numpy/torch load their thread pools): on a shared
+# machine OpenMP's second thread waits for a busy core on every small op, and one thread
+# each compares the algorithms rather than the thread pools. --threads N to change.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = _threads
 
-from riffpad.engine import spectrogram as sp
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from riffpad.engine import spectrogram as sp  # noqa: E402
 
 DEFAULT_SOUND = "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga"
 
@@ -82,10 +92,15 @@ def main() -> None:
     ap.add_argument("--audio", type=Path, default=Path(DEFAULT_SOUND))
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs each; the best counts")
-    ap.add_argument("--schedule", help="riffpad Griffin-Lim plan, e.g. 2x24,1x8 (grid x iters)")
+    ap.add_argument(
+        "--schedule",
+        help="riffpad Griffin-Lim plan, e.g. 4x16,2x12m,1x4m (grid x iters, m: mel fit)",
+    )
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads for both (default 1)")
     ap.add_argument("--full-nnls", action="store_true", help="run librosa's NNLS to the end")
     args = ap.parse_args()
 
+    torch.set_num_threads(args.threads)
     p = sp.SpectrogramParams()
     if args.image:
         image = Image.open(args.image)
@@ -97,10 +112,14 @@ def main() -> None:
         source = f"{args.audio} (repeated to {p.num_samples(args.width)} samples)"
     mel = sp.spectrogram_from_image(image, p)
     print(f"input: {image.width}x{image.height} spectrogram from {source}")
+    print(f"device: {sp.default_device()}, {args.threads} CPU thread(s), best of {args.repeat}")
 
     schedule = None
     if args.schedule:
-        schedule = tuple(tuple(int(v) for v in s.split("x")) for s in args.schedule.split(","))
+        schedule = tuple(
+            (int(g), int(n.rstrip("m")), "mel" if n.endswith("m") else "magnitude")
+            for g, n in (stage.split("x") for stage in args.schedule.split(","))
+        )
     schedule = schedule or sp.default_schedule(p)
     sp.audio_from_spectrogram(mel[:, :8], p, schedule=schedule)  # build per-device caches
     t_ours, ours = best_of(
@@ -115,7 +134,7 @@ def main() -> None:
     err_ref = sp.mel_spectral_convergence(mel, sp.mel_spectrogram(ref, p))
     ref_name = "librosa " + ("nnls(m=10)" if args.full_nnls else "nnls start") + " + griffinlim"
     print(f"{'method':40s} {'seconds':>8s} {'mel error':>10s}")
-    ours_name = "riffpad " + ",".join(f"{g}x{n}" for g, n in schedule)
+    ours_name = "riffpad " + ",".join(f"{g}x{n}{'m' * (f == 'mel')}" for g, n, f in schedule)
     print(f"{ours_name:40s} {t_ours:8.3f} {err_ours:10.4f}")
     print(f"{ref_name:40s} {t_ref:8.3f} {err_ref:10.4f}")
     print(f"speed ratio (librosa / riffpad): {t_ref / t_ours:.1f}x")

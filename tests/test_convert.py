@@ -63,7 +63,10 @@ def test_png_options_seed_and_iterations(tmp_path, recorded):
     assert run(str(png), str(b), "--iterations", "4").exit_code == 0
     assert run(str(png), str(c), "--iterations", "4", "--seed", "5").exit_code == 0
     assert a.read_bytes() == b.read_bytes()  # deterministic
-    assert a.read_bytes() != c.read_bytes()
+    assert a.read_bytes() != c.read_bytes()  # random start
+    d = tmp_path / "d.wav"
+    assert run(str(png), str(d), "--iterations", "4", "--seed", "5").exit_code == 0
+    assert c.read_bytes() == d.read_bytes()  # seeded
 
 
 def test_any_rate_and_channels_become_44k1_mono_frames(tmp_path):

@@ -227,8 +227,11 @@ def test_audio_is_deterministic_and_seeded():
     a = sp.audio_from_image(image)
     b = sp.audio_from_image(image)
     assert a.dtype == np.float32
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, sp.audio_from_image(image, seed=1))
+    assert np.array_equal(a, b)  # the vocoder start has no randomness at all
+    r0 = sp.audio_from_image(image, init=None, seed=0)
+    assert np.array_equal(r0, sp.audio_from_image(image, init=None, seed=0))
+    assert not np.array_equal(r0, sp.audio_from_image(image, init=None, seed=1))
+    assert not np.array_equal(r0, a)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,12 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
 @click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--seed", default=0, show_default=True, help="Griffin-Lim's initial phase seed.")
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Start Griffin-Lim from random phase with this seed (default: the vocoder start).",
+)
 @click.option(
     "--iterations",
     type=click.IntRange(1, 1000),
@@ -30,7 +35,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
 def convert(
     source: Path,
     dest: Path,
-    seed: int,
+    seed: int | None,
     iterations: int | None,
     exif_max_value: bool,
     device: str | None,
@@ -67,7 +72,8 @@ def convert(
                     params,
                     use_exif_max_value=exif_max_value,
                     n_iter=iterations,
-                    seed=seed,
+                    seed=seed or 0,
+                    init="vocoder" if seed is None else None,
                     device=device,
                 )
         except (UnidentifiedImageError, ValueError, OSError) as e:
