@@ -24,6 +24,7 @@ import functools
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -227,12 +228,25 @@ def _torch_consts(params: SpectrogramParams, device: str, grid: int = 1) -> dict
     step = grid
     if step < 1 or params.n_fft % step or params.n_fft // step < params.win_length:
         raise ValueError(f"grid step {step} does not divide n_fft {params.n_fft} into a window")
+    gl_bins = (fb.shape[0] - 1) // step + 1
+    # Mel filters sampled on this grid (scaled so coarse grids sum like the fine one), and
+    # as sparse matrices where torch has them: each bin is in at most two filters, so the
+    # sparse products are ~5x faster than the dense 4000x512 ones.
+    fb_grid = torch.from_numpy((fb[::step][:gl_bins] * step).astype(np.float32)).to(device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR is in beta"
+            sparse = (fb_grid.T.contiguous().to_sparse_csr(), fb_grid.to_sparse_csr())
+    except (RuntimeError, NotImplementedError):
+        sparse = None
     return {
         "fb": torch.from_numpy(fb.astype(np.float32)).to(device),
+        "fb_grid": fb_grid,
+        "fb_grid_sparse": sparse,
         "pinv_gl": torch.from_numpy(pinv[::step].astype(np.float32)).to(device),
         "window": torch.hann_window(params.win_length, dtype=torch.float32, device=device),
         "n_gl": params.n_fft // step,
-        "gl_bins": (fb.shape[0] - 1) // step + 1,
+        "gl_bins": gl_bins,
     }
 
 
@@ -483,13 +497,19 @@ def griffin_lim(
     c = _torch_consts(params, device, grid)
     hop = params.hop_length
     if mel is not None:
-        # Mel filters sampled on this grid (scaled so coarse grids sum like the fine one).
-        fb = c["fb"][::grid][: c["gl_bins"]] * grid
+        fb = c["fb_grid"]
         fitted = mel.T @ fb.T  # (frames, bins): fb @ mel, the numerator of every step
         eps = 1e-6 * float(fitted.max()) + 1e-30
 
+        def refit(mag):  # fb fb^T |X|, (frames, bins)
+            if c["fb_grid_sparse"] is None:
+                return (mag @ fb) @ fb.T
+            fb_t, fb_s = c["fb_grid_sparse"]
+            mel_of_mag = torch.sparse.mm(fb_t, mag.T.contiguous())
+            return torch.sparse.mm(fb_s, mel_of_mag).T
+
         def target_magnitude(rebuilt_mag):
-            return rebuilt_mag * fitted / ((rebuilt_mag @ fb) @ fb.T + eps)
+            return rebuilt_mag * fitted / (refit(rebuilt_mag) + eps)
 
         n_frames = mel.shape[1]
     else:
