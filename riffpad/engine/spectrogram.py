@@ -385,6 +385,12 @@ def _stft(x, c: dict[str, Any], hop: int):
     return torch.fft.rfft(_frames(x, c, hop), n=c["n_gl"])[:, : c["gl_bins"]].contiguous()
 
 
+def _abs(z):
+    import torch
+
+    return torch.hypot(z.real, z.imag)  # a third faster than complex abs on CPU
+
+
 def _overlap_add(frames, hop: int):
     """Sum of (frames, win) placed every ``hop`` samples: hop * (frames - 1) + win samples."""
     import torch
@@ -530,15 +536,15 @@ def griffin_lim(
         spec = torch.polar(magnitude, phase)
     else:
         prev = _stft(init, c, hop)
-        mag = target_magnitude(prev.abs()) if mel is not None else magnitude
-        spec = prev * (mag / (prev.abs() + 1e-16))
+        mag = target_magnitude(_abs(prev)) if mel is not None else magnitude
+        spec = prev * (mag / (_abs(prev) + 1e-16))
     alpha = momentum / (1 + momentum)
     for _ in range(params.num_griffin_lim_iters if n_iter is None else n_iter):
         rebuilt = _stft(_istft(spec, c, hop, envelope), c, hop)
         target = rebuilt - alpha * prev if prev is not None and alpha else rebuilt
-        mag = target_magnitude(rebuilt.abs()) if mel is not None else magnitude
+        mag = target_magnitude(_abs(rebuilt)) if mel is not None else magnitude
         # Keep the phase, impose the magnitude (one pass instead of normalise-then-scale).
-        spec = target * (mag / (target.abs() + 1e-16))
+        spec = target * (mag / (_abs(target) + 1e-16))
         prev = rebuilt
     return _istft(spec, c, hop, envelope)
 
