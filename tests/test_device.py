@@ -10,7 +10,6 @@ from fakehid import (
     FakePad,
     bt_report,
     bt_simple_report,
-    report_for,
     usb_report,
 )
 
@@ -31,6 +30,7 @@ from riffpad.pad.state import (
     NEUTRAL,
     PRODUCT_DUALSENSE,
     PRODUCT_DUALSENSE_EDGE,
+    Battery,
     ReportKind,
     Transport,
 )
@@ -321,7 +321,22 @@ def test_led_reset_is_sent_once_at_start():
     pad = FakePad(USB, reports=[usb_report()] * 50, end="unplug")
     reader = PadReader(open_pad(backend=FakeBackend(pad)), reconnect=False)
     _collect(reader)
-    assert len(pad.writes) == 1 and pad.writes[0][0] == 0x02
+    assert len(pad.writes) == 1
+    # Kernel dualsense_reset_leds: only valid_flag2 = LIGHTBAR_SETUP_CONTROL_ENABLE and
+    # lightbar_setup = LIGHT_OUT (USB bytes 39 and 42); no rumble, no colours.
+    report = pad.writes[0]
+    assert report[0] == 0x02
+    assert {i: b for i, b in enumerate(report) if b and i} == {39: 0x02, 42: 0x02}
+
+
+def test_rumble_uses_the_vibration_mode_the_firmware_wants():
+    for update, v2 in ((0x0214, False), (0x0215, True)):
+        pad = FakePad(USB, firmware=Firmware(0, 0, update))
+        open_pad(backend=FakeBackend(pad)).send_feedback(Feedback(rumble=(200, 100)))
+        report = pad.writes[-1]
+        assert (report[3], report[4]) == (100, 200)  # motor right (weak), left (strong)
+        assert bool(report[39] & 0x04) is v2  # valid_flag2 COMPATIBLE_VIBRATION2
+        assert bool(report[1] & 0x01) is not v2  # valid_flag0 COMPATIBLE_VIBRATION
 
 
 def test_thread_mode_with_callback_and_stop():
@@ -374,9 +389,11 @@ def fake_backend(monkeypatch):
 
 
 def test_devices_json_lists_every_pad(fake_backend):
-    fake_backend.add(FakePad(USB, mac="a0:ab:51:00:00:01", reports=[usb_report(battery=(8, 1))]))
+    fake_backend.add(
+        FakePad(USB, mac="a0:ab:51:00:00:01", reports=[usb_report(battery=Battery(8, 1))])
+    )
     bt = FakePad(BT, mac="a0:ab:51:00:00:02", firmware=Firmware(0x615, 0x0110002A, 0x0221))
-    bt.push(bt_report(battery=(3, 0)))
+    bt.push(bt_report(battery=Battery(3, 0)))
     fake_backend.add(bt)
     result = CliRunner().invoke(main, ["devices", "--json"])
     assert result.exit_code == 0, result.output
@@ -417,11 +434,3 @@ def test_fake_device_refuses_blocking_read():
     handle.open_path(pad.path)
     with pytest.raises(AssertionError):
         handle.read(64)
-
-
-def test_report_for_matches_parser():
-    from riffpad.pad.reports import parse_input
-
-    for t in (USB, BT):
-        state = parse_input(report_for(t, lx=3, hat=2, gyro=(1, -2, 3)), t)
-        assert (state.lx, state.dpad.value, state.gyro) == (3, "e", (1, -2, 3))

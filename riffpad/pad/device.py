@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from riffpad.pad import features
 from riffpad.pad.features import Calibration, FeatureError, Firmware
-from riffpad.pad.output import Feedback, build_output_report
+from riffpad.pad.output import Feedback, build_output_report, uses_vibration_v2
 from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import (
     NEUTRAL,
@@ -229,7 +229,8 @@ class PadDevice:
 
     @property
     def vibration_v2(self) -> bool:
-        return features.uses_vibration_v2(self.info.product_id, self._firmware)
+        fw = self._firmware
+        return uses_vibration_v2(self.info.product_id, fw.update_version if fw else None)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -274,7 +275,7 @@ class PadDevice:
     def reset_leds(self) -> None:
         """Kernel dualsense_reset_leds: end the Bluetooth start-up lightbar animation so the
         lightbar can be programmed (harmless over USB)."""
-        self._write(Feedback(), fade_out_lightbar=True)
+        self._write(Feedback(rumble=None), fade_out_lightbar=True)  # nothing else touched
 
     def send_feedback(self, fb: Feedback) -> bool:
         """Write ``fb`` unless it is what was written last. True if a report was written."""
