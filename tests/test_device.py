@@ -277,6 +277,36 @@ def test_reconnects_over_the_other_transport_preferring_the_same_pad(monkeypatch
     assert same_bt.writes, "the reader set the reconnected pad up (LED reset)"
 
 
+def test_reader_without_device_waits_for_a_pad_and_reports_permission_once(monkeypatch):
+    backend = FakeBackend()
+    reader = PadReader(backend=backend, poll_interval=0.5)
+    assert not reader.connected and reader.state == NEUTRAL
+    denied = FakePad(USB, permission_denied=True)
+    polls = []
+
+    def wait(timeout):
+        polls.append(timeout)
+        if len(polls) == 2:
+            backend.add(denied)
+        if len(polls) == 5:  # permissions fixed (udev rule installed, pad re-plugged)
+            backend.unplug(denied)
+            backend.add(FakePad(USB, reports=[usb_report(lx=9)]))
+
+    monkeypatch.setattr(reader._stop, "wait", wait)
+    events = []
+    for event in reader.events():
+        events.append(event)
+        if isinstance(event, ReportEvent):
+            break
+    assert [(type(e).__name__, getattr(e, "connected", None)) for e in events] == [
+        ("ConnectionEvent", False),  # reported once, not once per poll
+        ("ConnectionEvent", True),
+        ("ReportEvent", None),
+    ]
+    assert "riffpad udev install" in events[0].reason
+    assert polls == [0.5] * 5 and events[2].state.lx == 9
+
+
 def test_reconnect_falls_back_to_first_pad():
     usb = FakePad(USB, reports=[usb_report()], end="unplug")
     stranger = FakePad(BT, mac="a0:ab:51:77:77:77", reports=[bt_report(lx=77)])
@@ -295,13 +325,18 @@ def test_writes_only_when_feedback_changes():
     pad = FakePad(BT, reports=[bt_report(seq=i % 256) for i in range(n)], end="unplug")
     reader = PadReader(open_pad(backend=FakeBackend(pad)), reconnect=False)
     reader.set_feedback(Feedback(lightbar=(0, 0, 255)))
+    writes_before_change = None
     for _event in reader.events():
+        if reader.accepted == 599:
+            writes_before_change = len(pad.writes)
         if reader.accepted == 500:
             reader.set_feedback(Feedback(lightbar=(0, 0, 255)))  # equal: no write
         if reader.accepted == 600:
             reader.set_feedback(Feedback(lightbar=(255, 0, 0)))
     assert reader.accepted == n
-    # One LED reset at start, the first feedback, one change: 3 writes for 1000 reports.
+    # 599 reports with constant feedback: the LED reset at start and that feedback, once.
+    assert writes_before_change == 2
+    # Then one change: 3 writes for 1000 reports.
     assert len(pad.writes) == 3
     assert all(len(w) == 78 and w[0] == 0x31 for w in pad.writes)
     # Bluetooth output sequence number in the high nibble of byte 1, counting up.

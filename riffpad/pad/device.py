@@ -39,9 +39,10 @@ USB_HID_INTERFACE = 3  # interfaces 0-2 are USB audio
 READ_SIZE = 78  # the largest input report (Bluetooth 0x31)
 
 PERMISSION_HINT = (
-    "install riffpad's udev rules with `sudo riffpad udev install` (then re-plug the pad or "
-    "reconnect it over Bluetooth); over SSH or in a service, where the seat-based rule does "
-    "not apply, use the group rule instead (see README, 'Permissions')"
+    'install riffpad\'s udev rules with `sudo "$(command -v riffpad)" udev install`, then '
+    "re-plug the pad (or reconnect it over Bluetooth); over SSH or in a service, where the "
+    "seat-based rule does not apply, use `riffpad udev install --group NAME` and join that "
+    "group (README: Permissions)"
 )
 
 
@@ -491,7 +492,7 @@ class PadReader:
         """One enumeration attempt; sleeps ``poll_interval`` (interruptibly) on failure."""
         try:
             dev = open_pad(self._path, self._backend, serial=self._last_serial)
-        except PadError as err:
+        except (PadError, OSError) as err:
             message = str(err)
             event = None
             if message != self._open_error and not isinstance(err, PadNotFound):
