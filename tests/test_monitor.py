@@ -137,6 +137,7 @@ def test_monitor_live_json_from_a_pad_through_disconnect(monkeypatch):
     ]
     assert "pad disconnected" in result.stderr
     assert backend.enumerations > 1  # it polled for the pad to come back
+    assert pad.writes == []  # monitoring is passive
 
 
 def test_monitor_live_view_renders_counts():

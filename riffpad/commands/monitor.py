@@ -146,11 +146,12 @@ def monitor(
             dev = replay_device(replay, realtime=not as_json if realtime is None else realtime)
         except CaptureError as err:
             raise click.ClickException(str(err)) from err
-        reader = PadReader(dev, reconnect=False)
+        reader = PadReader(dev, reconnect=False, reset_leds=False)
         source = f"replay {replay}"
     else:
         dev = open_or_exit(path)
-        reader = PadReader(dev)
+        # Passive, like evtest: no LED reset and no feedback, so the pad looks as it did.
+        reader = PadReader(dev, reset_leds=False)
         source = f"{dev.info.model} over {dev.transport.value} {dev.info.path_text}"
 
     timer = threading.Timer(seconds, reader.stop) if seconds else None
