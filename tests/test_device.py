@@ -444,6 +444,7 @@ def test_devices_json_lists_every_pad(fake_backend):
         "update_version": "2.33",
     }
     assert pads[1]["model"] == "DualSense" and pads[1]["error"] is None
+    assert bt.writes == [] and bt.feature_requests == [0x09, 0x20, 0x05]  # read-only
 
 
 def test_devices_text_and_permission_row(fake_backend):
