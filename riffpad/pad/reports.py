@@ -150,6 +150,7 @@ _unpack_simple = _SIMPLE.unpack_from
 _crc = zlib.crc32
 _BT_CRC_START = _SEED_STATE[CRC_SEED_INPUT]
 _BT_CRC_AT = BT_FULL_SIZE - 4
+_unpack_crc = struct.Struct("<I").unpack_from
 
 
 def _fast_constructor(cls, names: tuple[str, ...]):
@@ -332,7 +333,7 @@ def parse_input(data, transport: Transport) -> PadState | Rejected:
             return Rejected(BAD_LENGTH, n)
         if usb:
             return Rejected(WRONG_TRANSPORT, n)
-        if _crc(data[:_BT_CRC_AT], _BT_CRC_START) != int.from_bytes(data[_BT_CRC_AT:], "little"):
+        if _crc(data[:_BT_CRC_AT], _BT_CRC_START) != _unpack_crc(data, _BT_CRC_AT)[0]:
             return Rejected(BAD_CRC, n)
         return _common(data, 2, ReportKind.BT_FULL)
     return Rejected(UNKNOWN_ID, n)
