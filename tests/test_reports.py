@@ -292,6 +292,7 @@ def test_crc_known_vectors():
 
 def test_crc32_ok_and_sign():
     assert crc32_ok(GOLDEN_BT, 0xA1)
+    assert crc32_ok(list(GOLDEN_BT), 0xA1) and crc32_ok(memoryview(GOLDEN_BT), 0xA1)
     assert not crc32_ok(GOLDEN_BT, 0xA2)  # right bytes, wrong seed
     assert not crc32_ok(b"\x00\x01\x02", 0xA1)  # too short to hold a CRC
     signed = sign(bytes(20), CRC_SEED_FEATURE_OUT)

@@ -87,12 +87,13 @@ def crc32(data: bytes, seed: int) -> int:
 
 def crc32_ok(data: bytes | bytearray, seed: int) -> bool:
     """True when the last 4 bytes of ``data`` are the little-endian CRC of the rest."""
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)  # memoryview, or hidapi's list of ints
     n = len(data)
     if n < 4:
         return False
-    return zlib.crc32(memoryview(data)[: n - 4], _SEED_STATE[seed & 0xFF]) == int.from_bytes(
-        data[n - 4 :], "little"
-    )
+    stored = int.from_bytes(data[n - 4 :], "little")
+    return zlib.crc32(memoryview(data)[: n - 4], _SEED_STATE[seed & 0xFF]) == stored
 
 
 def sign(data: bytes | bytearray, seed: int) -> bytes:
