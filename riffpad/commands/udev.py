@@ -72,7 +72,7 @@ def group_rules(name: str) -> str:
     return (
         f"{_GROUP_HEADER}{name} (written by: riffpad udev install --group {name}).\n"
         f"# Members of {name} may read and write a DualSense / DualSense Edge hidraw node,\n"
-        "# over USB and Bluetooth, also over SSH. Nobody else may (MODE 0660, never 0666).\n"
+        "# over USB and Bluetooth, also over SSH. Nobody else may (MODE 0660).\n"
         f"# Join the group with: sudo usermod -aG {name} $USER (then log in again).\n"
         f"{rules}\n"
     )
@@ -129,7 +129,7 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
 
 
 def _sudo_hint(action: str, group: str | None) -> str:
-    flags = f" --group {group}" if group else ""
+    flags = f" --group {group}" if group is not None else ""
     dest = f"/{INSTALL_DIR}/{RULES_NAME}"
     reload = f"sudo {' '.join(RELOAD)} && sudo {' '.join(TRIGGER)}"
     if action == "uninstall":
@@ -181,7 +181,7 @@ def udev() -> None:
 @_root_option
 def install(group: str | None, print_only: bool, dry_run: bool, root: Path | None) -> None:
     """Install the rules to /etc/udev/rules.d, then reload and re-trigger udev."""
-    text = group_rules(check_group_name(group)) if group else shipped_rules()
+    text = group_rules(check_group_name(group)) if group is not None else shipped_rules()
     if print_only:
         click.echo(text, nl=False)
         return
@@ -202,7 +202,7 @@ def install(group: str | None, print_only: bool, dry_run: bool, root: Path | Non
     write_atomically(dest, text)
     click.echo(f"installed {dest}")
     _after_change(root)
-    if group:
+    if group is not None:
         _group_advice(group)
     else:
         click.echo("Re-plug or reconnect the controller if it was connected.")
