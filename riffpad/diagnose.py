@@ -342,7 +342,7 @@ def check_torch(import_module: Callable[[str], Any] = importlib.import_module) -
     return Check(
         "torch",
         "warn",
-        f"torch {version}, CPU only: every render takes many seconds",
+        f"torch {version}, CPU only: renders work but are slow",
         "use an NVIDIA GPU with a CUDA build of torch; on CPU lower the steps (L2 released) "
         "and keep clips short",
         required=True,
