@@ -159,13 +159,12 @@ def enumerate_pads() -> list[FoundPad]:
             for d in hidraw.enumerate(SONY, 0)
             if d.get("product_id") in PAD_PRODUCTS
         ]
-    return [
-        FoundPad(_text(p.path), _text(getattr(p.transport, "value", p.transport)), str(p.model))
-        for p in device_enumerate()
-    ]
+    return [FoundPad(_text(p.path), _text(p.transport), _text(p.model)) for p in device_enumerate()]
 
 
 def _text(value: Any) -> str:
+    """bytes paths and str enums (Transport.USB) as plain text."""
+    value = getattr(value, "value", value)
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

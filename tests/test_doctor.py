@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib.metadata
 import json
 import os
@@ -124,8 +125,11 @@ def test_enumeration_error_is_a_warning_not_a_crash():
 
 
 def test_enumerate_uses_the_device_layer(monkeypatch):
+    class Model(str, enum.Enum):  # the device layer may use an enum for the model too
+        DUALSENSE = "DualSense"
+
     info = types.SimpleNamespace(
-        path=b"/dev/hidraw5", transport=Transport.BLUETOOTH, model="DualSense", product_id=0x0CE6
+        path=b"/dev/hidraw5", transport=Transport.BLUETOOTH, model=Model.DUALSENSE
     )
     fake = types.ModuleType("riffpad.pad.device")
     fake.enumerate_pads = lambda backend=None: [info]
