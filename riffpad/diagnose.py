@@ -172,6 +172,7 @@ def check_pads(
     enumerate_fn: Callable[[], Sequence[FoundPad]] = enumerate_pads,
     access: Callable[[str, int], bool] = os.access,
     is_root: bool | None = None,
+    exists: Callable[[str], bool] = os.path.exists,
 ) -> Check:
     if is_root is None:
         is_root = os.geteuid() == 0
@@ -192,16 +193,29 @@ def check_pads(
             "plug it in with a USB data cable, or pair it over Bluetooth (see README: "
             "Pairing over Bluetooth); `riffpad --replay FILE` plays without a pad",
         )
-    lines, denied = [], []
+    lines, denied, gone = [], [], []
     for pad in pads:
-        ok = access(pad.path, os.R_OK | os.W_OK)
-        lines.append(f"{pad.model} {pad.transport} {pad.path}: {'rw ok' if ok else 'no access'}")
-        if not ok:
+        if not exists(pad.path):
+            state = "node gone (unplugged?)"
+            gone.append(pad.path)
+        elif access(pad.path, os.R_OK | os.W_OK):
+            state = "rw ok"
+        else:
+            state = "no access"
             denied.append(pad.path)
+        lines.append(f"{pad.model} {pad.transport} {pad.path}: {state}")
     detail = "; ".join(lines)
     if is_root:
         detail += " (running as root: a normal user may still lack access)"
-    data = {"pads": [asdict(p) for p in pads], "denied": denied}
+    data = {"pads": [asdict(p) for p in pads], "denied": denied, "gone": gone}
+    if gone and not denied:
+        return Check(
+            "pads",
+            "warn",
+            detail,
+            "re-plug or reconnect the pad, then run riffpad doctor again",
+            data=data,
+        )
     if denied:
         return Check(
             "pads",

@@ -94,7 +94,10 @@ def test_no_pads_warns_with_how_to_connect():
 def test_pad_without_permission_points_at_udev_install():
     allowed = {"/dev/hidraw3"}
     c = diagnose.check_pads(
-        lambda: [PAD_USB, PAD_BT], access=lambda p, mode: p in allowed, is_root=False
+        lambda: [PAD_USB, PAD_BT],
+        access=lambda p, mode: p in allowed,
+        is_root=False,
+        exists=lambda p: True,
     )
     assert c.status == "warn"
     assert c.data["denied"] == ["/dev/hidraw7"]
@@ -104,16 +107,50 @@ def test_pad_without_permission_points_at_udev_install():
 
 
 def test_pads_with_access_are_ok_and_root_is_flagged():
-    c = diagnose.check_pads(lambda: [PAD_USB], access=lambda p, mode: True, is_root=False)
+    def check(is_root):
+        return diagnose.check_pads(
+            lambda: [PAD_USB], access=lambda p, m: True, is_root=is_root, exists=lambda p: True
+        )
+
+    c = check(is_root=False)
     assert c.status == "ok" and "rw ok" in c.detail and "root" not in c.detail
-    root = diagnose.check_pads(lambda: [PAD_USB], access=lambda p, mode: True, is_root=True)
-    assert "running as root" in root.detail
+    assert "running as root" in check(is_root=True).detail
 
 
 def test_pads_access_asks_for_read_and_write():
     modes = []
-    diagnose.check_pads(lambda: [PAD_USB], access=lambda p, m: modes.append(m) or True)
+    diagnose.check_pads(
+        lambda: [PAD_USB], access=lambda p, m: modes.append(m) or True, exists=lambda p: True
+    )
     assert modes == [os.R_OK | os.W_OK]
+
+
+def test_pad_node_that_vanished_is_not_called_a_permission_problem():
+    c = diagnose.check_pads(lambda: [PAD_USB], access=lambda p, m: False, exists=lambda p: False)
+    assert c.status == "warn" and "node gone" in c.detail and "udev" not in c.fix
+    assert c.data["gone"] == ["/dev/hidraw3"]
+
+
+def test_pads_through_the_device_layer_and_its_fake_backend(tmp_path, monkeypatch):
+    # The real riffpad.pad.device enumeration, fed by the hid-device helper's fake hidraw.
+    from fakehid import FakeBackend, FakePad
+
+    import riffpad.pad.device as devmod
+
+    nodes = [tmp_path / "hidraw4", tmp_path / "hidraw5"]
+    for node in nodes:
+        node.write_text("")
+    usb = FakePad(Transport.USB, path=str(nodes[0]).encode())
+    bt = FakePad(Transport.BLUETOOTH, path=str(nodes[1]).encode(), mac="a0:ab:51:00:00:02")
+    monkeypatch.setattr(devmod, "default_backend", lambda: FakeBackend(usb, bt))
+    assert diagnose.enumerate_pads() == [
+        FoundPad(str(nodes[0]), "usb", "DualSense"),
+        FoundPad(str(nodes[1]), "bluetooth", "DualSense"),
+    ]
+    result = CliRunner().invoke(main, ["doctor", "--json", "--out", str(tmp_path / "w")])
+    (pads,) = [c for c in json.loads(result.output)["checks"] if c["name"] == "pads"]
+    assert pads["status"] == "ok", pads  # the files exist and are ours (rw)
+    assert f"DualSense bluetooth {nodes[1]}: rw ok" in pads["detail"]
 
 
 def test_enumeration_error_is_a_warning_not_a_crash():
