@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -118,10 +119,15 @@ def test_bad_group_names_are_refused(name):
 # --- udev's own parser ------------------------------------------------------------------
 
 
+# UDEVADM picks another udevadm, e.g. systemd >= 254 unpacked from a .deb:
+# UDEVADM="env LD_LIBRARY_PATH=/x/usr/lib/x86_64-linux-gnu/systemd /x/bin/udevadm"
+UDEVADM = shlex.split(os.environ.get("UDEVADM", "udevadm"))
+
+
 def _udevadm_verify_available() -> bool:
-    if shutil.which("udevadm") is None:
+    if shutil.which(UDEVADM[0]) is None:
         return False
-    out = subprocess.run(["udevadm", "verify", "--help"], capture_output=True, text=True)
+    out = subprocess.run([*UDEVADM, "verify", "--help"], capture_output=True, text=True)
     return out.returncode == 0
 
 
@@ -139,18 +145,18 @@ def udev_parse_errors(tmp_path: Path, name: str, text: str) -> list[str]:
     (rules_dir / name).write_text(text)
     if _udevadm_verify_available():  # systemd >= 254
         out = subprocess.run(
-            ["udevadm", "verify", "--resolve-names=never", str(rules_dir / name)],
+            [*UDEVADM, "verify", "--resolve-names=never", str(rules_dir / name)],
             capture_output=True,
             text=True,
         )
         return [] if out.returncode == 0 else (out.stdout + out.stderr).splitlines()
-    if shutil.which("udevadm") and _private_mount_ok():
+    if shutil.which(UDEVADM[0]) and _private_mount_ok():
         # systemd < 254 has no `verify`; `udevadm test` parses every rule file and logs each
         # error as "FILE:LINE message". Mount our folder over /etc/udev/rules.d in a private
         # mount namespace so the system's own rules are untouched.
         script = (
             f"mount --bind {rules_dir} /etc/udev/rules.d && "
-            "udevadm test --action=add /sys/class/mem/null"
+            f"{shlex.join(UDEVADM)} test --action=add /sys/class/mem/null"
         )
         out = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True)
         log = (out.stdout + out.stderr).splitlines()
