@@ -41,6 +41,7 @@ MODEL_GB = 4.3
 MIN_FREE_RAM_GB = 6.0
 SONY = 0x054C
 PAD_PRODUCTS = {0x0CE6: "DualSense", 0x0DF2: "DualSense Edge"}
+HID_API_BUS_BLUETOOTH = 2  # hidapi's bus_type for Bluetooth
 UDEV_FIX = 'sudo "$(command -v riffpad)" udev install   (then re-plug the controller)'
 
 
@@ -153,7 +154,9 @@ def enumerate_pads() -> list[FoundPad]:
         return [
             FoundPad(
                 _text(d["path"]),
-                "bluetooth" if d.get("bus_type") == 2 or d.get("interface_number") == -1 else "usb",
+                "bluetooth"
+                if d.get("bus_type") == HID_API_BUS_BLUETOOTH or d.get("interface_number") == -1
+                else "usb",
                 PAD_PRODUCTS[d["product_id"]],
             )
             for d in hidraw.enumerate(SONY, 0)
