@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from riffpad.pad import features
 from riffpad.pad.features import Calibration, FeatureError, Firmware
-from riffpad.pad.output import Feedback, build_output_report
+from riffpad.pad.output import Feedback, build_output_report, uses_vibration_v2
 from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import (
     NEUTRAL,
@@ -39,9 +39,10 @@ USB_HID_INTERFACE = 3  # interfaces 0-2 are USB audio
 READ_SIZE = 78  # the largest input report (Bluetooth 0x31)
 
 PERMISSION_HINT = (
-    "install riffpad's udev rules with `sudo riffpad udev install` (then re-plug the pad or "
-    "reconnect it over Bluetooth); over SSH or in a service, where the seat-based rule does "
-    "not apply, use the group rule instead (see README, 'Permissions')"
+    'install riffpad\'s udev rules with `sudo "$(command -v riffpad)" udev install`, then '
+    "re-plug the pad (or reconnect it over Bluetooth); over SSH or in a service, where the "
+    "seat-based rule does not apply, use `riffpad udev install --group NAME` and join that "
+    "group (README: Permissions)"
 )
 
 
@@ -229,7 +230,8 @@ class PadDevice:
 
     @property
     def vibration_v2(self) -> bool:
-        return features.uses_vibration_v2(self.info.product_id, self._firmware)
+        fw = self._firmware
+        return uses_vibration_v2(self.info.product_id, fw.update_version if fw else None)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -274,7 +276,7 @@ class PadDevice:
     def reset_leds(self) -> None:
         """Kernel dualsense_reset_leds: end the Bluetooth start-up lightbar animation so the
         lightbar can be programmed (harmless over USB)."""
-        self._write(Feedback(), fade_out_lightbar=True)
+        self._write(Feedback(rumble=None), fade_out_lightbar=True)  # nothing else touched
 
     def send_feedback(self, fb: Feedback) -> bool:
         """Write ``fb`` unless it is what was written last. True if a report was written."""
@@ -354,6 +356,7 @@ class PadReader:
         self._wanted: Feedback | None = None
         self._needs_setup = device is not None
         self._had_device = device is not None
+        self._iterating = False
         self._last_serial = device.serial if device else None
         self._open_error: str | None = None
         self.state: PadState = NEUTRAL
@@ -377,18 +380,24 @@ class PadReader:
     def events(self) -> Iterator[PadEvent]:
         """Yield reports, rejections and connection changes until ``stop()`` (or, without
         reconnect, until the pad goes away or a capture ends). Breaking out and iterating
-        again carries on; ``stop()`` (or ``with``) closes the pad."""
-        while not self._stop.is_set():
-            if self.device is None:
-                if self._had_device and not self.reconnect:
+        again carries on; after ``stop()`` the pad is closed."""
+        self._iterating = True
+        try:
+            while not self._stop.is_set():
+                if self.device is None:
+                    if self._had_device and not self.reconnect:
+                        return
+                    event = self._try_open()
+                elif self.device.finished:
                     return
-                event = self._try_open()
-            elif self.device.finished:
-                return
-            else:
-                event = self._step()
-            if event is not None:
-                yield event
+                else:
+                    event = self._step()
+                if event is not None:
+                    yield event
+        finally:
+            self._iterating = False
+            if self._stop.is_set():
+                self._close()
 
     def run(self, on_event: Callable[[PadEvent], None] | None = None) -> None:
         """The loop, with ``on_event`` called for each event on this thread."""
@@ -414,15 +423,17 @@ class PadReader:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the loop (it ends within one read timeout) and close the pad."""
+        """Stop the loop and close the pad. Safe from any thread (a timer, a signal
+        handler): a running loop ends within one read timeout and closes the pad itself."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("pad reader thread did not stop within %.1f s", timeout)
-                return  # it closes the pad itself when its read returns
+                return
             self._thread = None
-        self._close()
+        if not self._iterating:
+            self._close()
 
     def __enter__(self) -> PadReader:
         return self
@@ -481,7 +492,7 @@ class PadReader:
         """One enumeration attempt; sleeps ``poll_interval`` (interruptibly) on failure."""
         try:
             dev = open_pad(self._path, self._backend, serial=self._last_serial)
-        except PadError as err:
+        except (PadError, OSError) as err:
             message = str(err)
             event = None
             if message != self._open_error and not isinstance(err, PadNotFound):
