@@ -27,13 +27,21 @@ L2_REST_MAX, R2_REST_MAX = 2, 1
 L2_PEAK, R2_PEAK = 243, 255
 
 
-def block(seq: int, lx=128, ly=128, rx=128, ry=128, l2=0, r2=0) -> bytearray:
+def block(
+    seq: int, lx=128, ly=128, rx=128, ry=128, l2=0, r2=0, buttons=0, hat=8, touch_x=None
+) -> bytearray:
+    """``buttons``: the three button bytes as one little-endian int (hat bits ignored);
+    ``touch_x``: touch point 0 active at that x (y 540), or None for no finger."""
     b = bytearray(63)  # the common block after the report ID
     b[0], b[1], b[2], b[3] = lx, ly, rx, ry
     b[4], b[5] = l2, r2
     b[6] = seq & 0xFF
-    b[7] = 0x08  # hat released, no face buttons
-    b[32] = 0x80  # touch point 0 inactive
+    b[7:10] = ((buttons & ~0x0F) | (hat & 0x0F)).to_bytes(3, "little")
+    if touch_x is None:
+        b[32] = 0x80  # touch point 0 inactive
+    else:
+        y = 540
+        b[32:36] = bytes([0x01, touch_x & 0xFF, (touch_x >> 8) | (y & 0x0F) << 4, y >> 4])
     b[36] = 0x80  # touch point 1 inactive
     b[52] = 0x05  # battery half, discharging
     return b
