@@ -217,3 +217,17 @@ def test_record_to_an_unwritable_place_fails_clearly(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["record", str(target)])
     assert result.exit_code == 1
     assert f"cannot write {target}: No such file or directory" in result.output
+
+
+def test_replay_reader_events_carry_capture_time_even_when_fast(tmp_path):
+    # Time-based controls (relative sticks, PS hold) must follow the capture, not the
+    # wall clock, so a fast replay gives the same params as a real-time one.
+    path = tmp_path / "c.jsonl"
+    times = [0.0, 0.25, 1.5, 4.0]
+    with CaptureWriter(path, make_header(Transport.USB)) as writer:
+        for t in times:
+            writer.write(t, usb_report())
+    dev = replay_device(path, realtime=False)
+    reader = PadReader(dev, reconnect=False, reset_leds=False, clock=dev.handle.capture_time)
+    got = [e.t for e in reader.events() if isinstance(e, ReportEvent)]
+    assert got == times

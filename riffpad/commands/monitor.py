@@ -156,7 +156,7 @@ def monitor(
             dev = replay_device(replay, realtime=not as_json if realtime is None else realtime)
         except CaptureError as err:
             raise click.ClickException(str(err)) from err
-        reader = PadReader(dev, reconnect=False, reset_leds=False)
+        reader = PadReader(dev, reconnect=False, reset_leds=False, clock=dev.handle.capture_time)
         source = f"replay {replay}"
     else:
         dev = open_or_exit(path)

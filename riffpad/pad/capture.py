@@ -196,6 +196,7 @@ class ReplayHid:
         self.unplug_at_end = unplug_at_end
         self._clock = clock
         self._index = 0
+        self._served_t = 0.0
         self._start: float | None = None
         self._open = True
         self._wake = threading.Event()  # set by close() to end a wait early
@@ -230,7 +231,14 @@ class ReplayHid:
                 self._wake.wait(wait)
             self._check_open()
         self._index += 1
+        self._served_t = t
         return list(report[:max_length])
+
+    def capture_time(self) -> float:
+        """The recorded time of the last report served: a clock for readers of a replay, so
+        time-based controls (relative sticks, holds) follow the capture, not the wall clock,
+        even when it is replayed as fast as possible."""
+        return self._served_t
 
     def write(self, data: Iterable[int]) -> int:
         self._check_open()
