@@ -131,6 +131,27 @@ def test_transport_fallback_and_non_hid_usb_interfaces():
     assert [(p.path, p.transport) for p in pads] == [(usb.path, USB), (bt.path, BT)]
 
 
+def test_unknown_bus_type_asks_the_kernel_through_sysfs(tmp_path):
+    # hidapi reports bus_type 0 and interface -1 for a USB HID device without a usb_device
+    # parent (uhid: the kernel VM tests' emulated pad). The kernel's HID name gives the bus.
+    class UnknownBus(FakeBackend):
+        def enumerate(self, vendor_id=0, product_id=0):
+            entries = super().enumerate(vendor_id, product_id)
+            for e in entries:
+                e["bus_type"], e["interface_number"] = 0, -1
+            return entries
+
+    usb, bt = FakePad(USB), FakePad(BT, mac="a0:ab:51:00:00:09")
+    for pad, hid_name in ((usb, "0003:054C:0CE6.0001"), (bt, "0005:054C:0CE6.0002")):
+        parent = tmp_path / "devices" / hid_name
+        parent.mkdir(parents=True)
+        node = tmp_path / "class" / "hidraw" / pad.path.decode().rsplit("/", 1)[-1]
+        node.mkdir(parents=True)
+        (node / "device").symlink_to(parent)
+    pads = enumerate_pads(UnknownBus(usb, bt), sysfs=str(tmp_path))
+    assert [(p.path, p.transport) for p in pads] == [(usb.path, USB), (bt.path, BT)]
+
+
 # --- opening -------------------------------------------------------------------------------
 
 

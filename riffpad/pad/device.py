@@ -82,26 +82,43 @@ def default_backend():
     return hidraw
 
 
-def _transport(entry: dict) -> Transport:
+# The kernel names a HID device BBBB:VVVV:PPPP.NNNN; BBBB is the bus (linux/input.h).
+_KERNEL_BUS = {"0003": Transport.USB, "0005": Transport.BLUETOOTH}
+
+
+def _kernel_transport(path: bytes, sysfs: str = "/sys") -> Transport | None:
+    """The bus of a hidraw node's HID parent, read from sysfs (Linux only)."""
+    node = os.path.basename(path.decode(errors="replace"))
+    parent = os.path.realpath(os.path.join(sysfs, "class", "hidraw", node, "device"))
+    return _KERNEL_BUS.get(os.path.basename(parent).split(":")[0])
+
+
+def _transport(entry: dict, sysfs: str = "/sys") -> Transport:
     bus = entry.get("bus_type")
     if bus == BUS_BLUETOOTH:
         return Transport.BLUETOOTH
     if bus == BUS_USB:
         return Transport.USB
-    # Older hidapi without bus_type: Bluetooth HID has no USB interface number.
+    # hidapi says "unknown" (0) for a USB HID device with no usb_device parent in sysfs
+    # (uhid, some hubs), and older hidapi has no bus_type: ask the kernel, then fall back to
+    # "Bluetooth HID has no USB interface number".
+    kernel = _kernel_transport(entry.get("path", b""), sysfs)
+    if kernel is not None:
+        return kernel
     return Transport.BLUETOOTH if entry.get("interface_number", -1) == -1 else Transport.USB
 
 
-def enumerate_pads(backend=None) -> list[PadInfo]:
+def enumerate_pads(backend=None, sysfs: str = "/sys") -> list[PadInfo]:
     """Every DualSense and DualSense Edge, USB and Bluetooth, one entry per hidraw node."""
     backend = backend or default_backend()
     pads: list[PadInfo] = []
     seen: set[bytes] = set()
     for product_id, model in PRODUCTS.items():
         for entry in backend.enumerate(VENDOR_SONY, product_id):
-            transport = _transport(entry)
+            transport = _transport(entry, sysfs)
             interface = entry.get("interface_number", -1)
-            if transport is Transport.USB and interface != USB_HID_INTERFACE:
+            # -1: no USB parent to name the interface (uhid); the node is the HID one anyway.
+            if transport is Transport.USB and interface not in (USB_HID_INTERFACE, -1):
                 continue
             path = entry["path"]
             if path in seen:  # hidapi lists a node once per top-level usage
