@@ -1,0 +1,202 @@
+"""hid-tools' DualSense emulators, made usable from a test script inside the VM.
+
+Runs in the guest only (needs /dev/uhid). hid-tools answers the kernel's requests (feature
+reports at probe, output reports) only while ``UHIDDevice.dispatch`` runs, so a ``Pump``
+thread keeps dispatching; it is paused around the calls that touch hid-tools' shared poll
+set (creating and destroying devices), because two readers of one uhid fd can hang.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from hidtools.device.sony_gamepad import PS5ControllerBluetooth, PS5ControllerUSB, PSTouchPoint
+from hidtools.uhid import UHIDDevice
+
+__all__ = ["PSTouchPoint", "Pump", "plug", "unplug"]
+
+
+class _Recording:
+    """Adds what the stock emulator lacks: analog triggers, a fixed MAC, and a record of the
+    output reports the kernel delivers (hid-tools only logs them)."""
+
+    def __init__(self, mac: str):
+        super().__init__()
+        self.uniq = mac  # hid-tools answers feature 0x09 (pairing info) with this MAC
+        self.triggers = (0, 0)
+        self.outputs: list[bytes] = []
+        self.feature_requests: list[tuple[float, int]] = []  # (monotonic time, report ID)
+        self._out_lock = threading.Lock()
+
+    def get_report(self, req, rnum, rtype):
+        self.feature_requests.append((round(time.monotonic(), 2), rnum))
+        return super().get_report(req, rnum, rtype)
+
+    def store_axes(self, which, gamepad, data):
+        super().store_axes(which, gamepad, data)
+        if which == "right_stick":  # called once per report: put L2/R2 (Rx/Ry) in too
+            gamepad.rx, gamepad.ry = self.triggers  # hid-tools matches usage names lowercased
+
+    def output_report(self, data, size, rtype):
+        with self._out_lock:
+            self.outputs.append(bytes(data[:size]))
+
+    def received(self) -> list[bytes]:
+        with self._out_lock:
+            return list(self.outputs)
+
+    def send(self, *, l2=None, r2=None, touch=None, **kw) -> bytes:
+        """One input report; ``touch=[]`` lifts all fingers (hid-tools' own ``[]`` does not)."""
+        if l2 is not None or r2 is not None:
+            old = self.triggers
+            self.triggers = (old[0] if l2 is None else l2, old[1] if r2 is None else r2)
+        if touch is not None and len(touch) == 0:
+            self.store_touchpad_state([])
+            touch = None
+        report = self.create_report(touch=touch, **kw)
+        self.call_input_event(report)
+        return bytes(report)
+
+
+class USBPad(_Recording, PS5ControllerUSB):
+    transport = "usb"
+
+
+class BluetoothPad(_Recording, PS5ControllerBluetooth):
+    transport = "bluetooth"
+
+
+class Pump:
+    """Calls hid-tools' dispatch on a thread so the emulators answer the kernel."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _loop(self):
+        try:
+            while not self._stop.is_set():
+                UHIDDevice.dispatch(20)  # milliseconds (poll)
+        except BaseException as err:
+            self.error = err
+            raise
+
+    def start(self):
+        assert self._thread is None
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="uhid-pump", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(10)
+            if self._thread.is_alive():
+                raise RuntimeError("uhid pump did not stop")
+            self._thread = None
+
+    @contextmanager
+    def paused(self):
+        running = self._thread is not None
+        self.stop()
+        try:
+            yield
+        finally:
+            if running:
+                self.start()
+
+
+def _find_sysfs(uniq: str) -> Path | None:
+    """hid-tools waits only ~10 ms for the 'add' uevent, which TCG can miss: find it."""
+    for uevent in glob.glob("/sys/bus/hid/devices/*/uevent"):
+        try:
+            text = Path(uevent).read_text()
+        except OSError:
+            continue
+        if f"HID_UNIQ={uniq}\n" in text:
+            return Path(uevent).parent
+    return None
+
+
+def hidraw_node(emu) -> str | None:
+    nodes = emu.hidraw_nodes
+    return nodes[0] if nodes and os.path.exists(nodes[0]) else None
+
+
+def driver_of(emu) -> str | None:
+    link = Path(emu.sys_path or "/nonexistent") / "driver"
+    return os.path.basename(os.readlink(link)) if link.is_symlink() else None
+
+
+def probed(emu) -> bool:
+    """hid-playstation finished its probe: it adds firmware_version only once it succeeded
+    (the driver link and hidraw node already exist while the probe still runs)."""
+    return emu.sys_path is not None and (Path(emu.sys_path) / "firmware_version").exists()
+
+
+def dmesg_tail(lines: int = 15) -> str:
+    out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=30).stdout
+    return "\n".join(out.splitlines()[-lines:])
+
+
+PLUG_LOG: list[dict] = []  # every plug attempt, for the results' meta (flakiness evidence)
+
+
+def plug(transport: str, mac: str, pump: Pump, timeout: float = 20.0, attempts: int = 3):
+    """Create an emulated pad and wait until hid-playstation has probed it and udev is done.
+
+    A probe that fails (seen under TCG: the kernel's feature request times out after 5 s)
+    is retried with a fresh device; each failure is logged in PLUG_LOG."""
+    cls = USBPad if transport == "usb" else BluetoothPad
+    for attempt in range(1, attempts + 1):
+        with pump.paused():  # registering the new fd in hid-tools' poll set
+            emu = cls(mac)
+        t0 = time.monotonic()
+        emu.create_kernel_device()
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if emu.sys_path is None:
+                found = _find_sysfs(mac)
+                if found is not None:
+                    emu._sys_path = found
+                    emu.hid_id = int(found.name[15:], 16)
+                    emu._ready = True
+            if probed(emu) and hidraw_node(emu):
+                subprocess.run(["udevadm", "settle", "--timeout=30"], timeout=60)
+                PLUG_LOG.append(
+                    {
+                        "transport": transport,
+                        "attempt": attempt,
+                        "ok": True,
+                        "seconds": round(time.monotonic() - t0, 2),
+                    }
+                )
+                return emu
+            time.sleep(0.05)
+        PLUG_LOG.append(
+            {
+                "transport": transport,
+                "attempt": attempt,
+                "ok": False,
+                "sysfs": str(emu.sys_path),
+                "driver": driver_of(emu),
+                "feature_requests": emu.feature_requests,
+                "now": round(time.monotonic(), 2),
+                "dmesg": dmesg_tail(),
+            }
+        )
+        emu._ready = True  # the kernel device exists even if hid-tools missed its uevent
+        unplug(emu, pump)
+    raise TimeoutError(f"{transport} pad not probed after {attempts} attempts: {PLUG_LOG[-1]}")
+
+
+def unplug(emu, pump: Pump) -> None:
+    with pump.paused():
+        emu.destroy()
