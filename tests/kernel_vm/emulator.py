@@ -31,12 +31,22 @@ class _Recording:
         self.uniq = mac  # hid-tools answers feature 0x09 (pairing info) with this MAC
         self.triggers = (0, 0)
         self.outputs: list[bytes] = []
-        self.feature_requests: list[tuple[float, int]] = []  # (monotonic time, report ID)
+        # (report ID, asked at, answered at): monotonic seconds, as evidence when a probe fails
+        self.feature_requests: list[tuple[int, float, float]] = []
         self._out_lock = threading.Lock()
 
     def get_report(self, req, rnum, rtype):
-        self.feature_requests.append((round(time.monotonic(), 2), rnum))
-        return super().get_report(req, rnum, rtype)
+        asked = time.monotonic()
+        reply = super().get_report(req, rnum, rtype)
+        self.feature_requests.append((rnum, round(asked, 2), round(time.monotonic(), 2)))
+        return reply
+
+    def warm_up(self):
+        """Answer each probe request once in-process first: the first answer pays for
+        hid-tools' lazy work, which under TCG can exceed the kernel's 5 s wait."""
+        for rnum in (0x09, 0x20, 0x05):
+            self.get_report(0, rnum, 0)
+        self.feature_requests.clear()
 
     def store_axes(self, which, gamepad, data):
         super().store_axes(which, gamepad, data)
@@ -149,7 +159,7 @@ def dmesg_tail(lines: int = 15) -> str:
 PLUG_LOG: list[dict] = []  # every plug attempt, for the results' meta (flakiness evidence)
 
 
-def plug(transport: str, mac: str, pump: Pump, timeout: float = 20.0, attempts: int = 3):
+def plug(transport: str, mac: str, pump: Pump, timeout: float = 15.0, attempts: int = 3):
     """Create an emulated pad and wait until hid-playstation has probed it and udev is done.
 
     A probe that fails (seen under TCG: the kernel's feature request times out after 5 s)
@@ -158,6 +168,7 @@ def plug(transport: str, mac: str, pump: Pump, timeout: float = 20.0, attempts: 
     for attempt in range(1, attempts + 1):
         with pump.paused():  # registering the new fd in hid-tools' poll set
             emu = cls(mac)
+        emu.warm_up()
         t0 = time.monotonic()
         emu.create_kernel_device()
         deadline = t0 + timeout
