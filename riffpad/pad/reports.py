@@ -206,6 +206,8 @@ _BATTERY = tuple(Battery(level=b & 0x0F, status=b >> 4) for b in range(256))
 _POINT_CACHE: dict[int, TouchPoint] = {}
 _PAIR_CACHE: dict[int, tuple[TouchPoint, TouchPoint]] = {}
 _CACHE_MAX = 4096  # a moving finger makes new entries; clearing bounds the memory
+# Shared by reader threads without a lock: single dict operations are atomic and the cached
+# values are immutable, so a race costs at most a recomputation.
 
 
 def _touch_point(word: int) -> TouchPoint:
