@@ -10,14 +10,54 @@ from __future__ import annotations
 
 import glob
 import os
+import socket
 import subprocess
+import sys
 import threading
 import time
+import types
 from contextlib import contextmanager
 from pathlib import Path
 
-from hidtools.device.sony_gamepad import PS5ControllerBluetooth, PS5ControllerUSB, PSTouchPoint
-from hidtools.uhid import UHIDDevice
+
+class UeventSocket:
+    """The part of pyroute2.UeventSocket hid-tools uses (bind, get, with), on a plain
+    NETLINK_KOBJECT_UEVENT socket. hid-tools imports pyroute2 only for this, and importing
+    pyroute2 costs tens of seconds in the TCG guest."""
+
+    def __init__(self):
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 15)
+
+    def bind(self):
+        self._sock.bind((0, 1))  # any port id, group 1: the kernel's uevents
+        self._sock.setblocking(False)
+
+    def get(self) -> list[dict]:
+        events = []
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except BlockingIOError:
+                return events
+            fields = (f.split(b"=", 1) for f in data.split(b"\0")[1:] if b"=" in f)
+            events.append({k.decode(): v.decode(errors="replace") for k, v in fields})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._sock.close()
+
+
+if "pyroute2" not in sys.modules:
+    sys.modules["pyroute2"] = types.SimpleNamespace(UeventSocket=UeventSocket)
+
+from hidtools.device.sony_gamepad import (  # noqa: E402
+    PS5ControllerBluetooth,
+    PS5ControllerUSB,
+    PSTouchPoint,
+)
+from hidtools.uhid import UHIDDevice  # noqa: E402
 
 __all__ = ["PSTouchPoint", "Pump", "plug", "unplug"]
 
@@ -123,9 +163,11 @@ class Pump:
                 self.start()
 
 
-def _find_sysfs(uniq: str) -> Path | None:
+def _find_sysfs(uniq: str, exclude: set[str]) -> Path | None:
     """hid-tools waits only ~10 ms for the 'add' uevent, which TCG can miss: find it."""
     for uevent in glob.glob("/sys/bus/hid/devices/*/uevent"):
+        if os.path.dirname(uevent) in exclude:
+            continue
         try:
             text = Path(uevent).read_text()
         except OSError:
@@ -169,12 +211,18 @@ def plug(transport: str, mac: str, pump: Pump, timeout: float = 15.0, attempts: 
         with pump.paused():  # registering the new fd in hid-tools' poll set
             emu = cls(mac)
         emu.warm_up()
+        before = set(glob.glob("/sys/bus/hid/devices/*"))
+        # hid-tools drops answers to the kernel while _ready is False, and sets it only after
+        # seeing the 'add' uevent; the probe's first request can come sooner (or the uevent
+        # be missed under TCG) and the probe then fails after 5 s. The device exists once
+        # CREATE2 is written, so answer from the start.
+        emu._ready = True
         t0 = time.monotonic()
         emu.create_kernel_device()
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if emu.sys_path is None:
-                found = _find_sysfs(mac)
+                found = _find_sysfs(mac, before)
                 if found is not None:
                     emu._sys_path = found
                     emu.hid_id = int(found.name[15:], 16)
@@ -203,7 +251,6 @@ def plug(transport: str, mac: str, pump: Pump, timeout: float = 15.0, attempts: 
                 "dmesg": dmesg_tail(),
             }
         )
-        emu._ready = True  # the kernel device exists even if hid-tools missed its uevent
         unplug(emu, pump)
     raise TimeoutError(f"{transport} pad not probed after {attempts} attempts: {PLUG_LOG[-1]}")
 

@@ -285,37 +285,44 @@ def check_hidapi_raw(emu, transport):
     )
 
 
-def check_devices_json(emu):
-    """`riffpad devices --json`, as the user runs it, through the real hidraw enumeration."""
-    from emulator import hidraw_node
-
+def riffpad_devices_json() -> list[dict]:
+    """`riffpad devices --json`, as the user runs it: riffpad's real hidraw enumeration."""
     proc = run([sys.executable, "-m", "riffpad", "devices", "--json"])
     if proc.returncode != 0:
         raise RuntimeError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    listing = json.loads(proc.stdout)
-    pads = listing["pads"] if isinstance(listing, dict) else listing
+    return json.loads(proc.stdout)
+
+
+def check_devices_json(emu, listing, pads_plugged):
+    from emulator import hidraw_node
+
+    if isinstance(listing, BaseException):
+        raise listing
     sysfs = kernel_sysfs(emu)
     node = hidraw_node(emu)
-    mine = [p for p in pads if p.get("path") == node]
+    mine = [p for p in listing if p.get("path") == node]
     if len(mine) != 1:
-        raise AssertionError(f"{node} not listed once in {proc.stdout}")
+        raise AssertionError(f"{node} not listed once in {listing}")
     pad = mine[0]
     fw = pad.get("firmware") or {}
     return (
         {
-            "count": 1,
+            "count": pads_plugged,
             "transport": emu.transport,
-            "serial": emu.uniq,
+            "mac": emu.uniq,
             "fw_version": sysfs["firmware_version"],
             "hw_version": sysfs["hardware_version"],
+            "error": None,
         },
         {
-            "count": len(pads),
+            "count": len(listing),
             "transport": pad.get("transport"),
-            "serial": pad.get("mac") or pad.get("serial"),
+            "mac": pad.get("mac"),
             "fw_version": fw.get("fw_version"),
             "hw_version": fw.get("hw_version"),
+            "error": pad.get("error"),
         },
+        {"row": pad},
     )
 
 
@@ -384,6 +391,7 @@ def feedback_sweep():
 def check_output_reports(emu, spy, transport):
     """riffpad's output reports reach the pad through the kernel byte for byte."""
     from emulator import hidraw_node
+
     from riffpad.pad.device import open_pad
 
     dev = open_pad(hidraw_node(emu), backend=spy)
@@ -422,33 +430,32 @@ def check_output_reports(emu, spy, transport):
         dev.close()
 
 
+def spec_feedback_effect(position: int, strength: int) -> list[int]:
+    """Sony "Feedback" effect (0x21) from dualsense-hid.md §4.5, independent of riffpad:
+    p0-1 = active-zone mask (u16 LE), p2-5 = strength-1 per zone at bits 3i (u32 LE)."""
+    zones = range(position, 10)
+    mask = sum(1 << z for z in zones)
+    strengths = sum((strength - 1) << (3 * z) for z in zones)
+    return [0x21, *mask.to_bytes(2, "little"), *strengths.to_bytes(4, "little"), 0, 0, 0, 0]
+
+
 def check_trigger_bytes(emu, spy, transport):
-    """The trigger blocks that arrive are the ones riffpad's TriggerEffect encodes."""
-    from riffpad.pad.output import build_output_report
-
-    fb = feedback_sweep()[2]
+    """The trigger blocks that arrive at the pad are the spec's bytes for the effects asked
+    (right: feedback from zone 3 at strength 8; left: off = Sony effect 0x05)."""
     arrived = [r for r in emu.received() if r in spy.writes]
-    got = [decode_output(r, transport) for r in arrived]
-    match = [g for g in got if g["right_trigger"] is not None]
-    if not match:
+    with_trigger = [d for d in (decode_output(r, transport) for r in arrived) if d["right_trigger"]]
+    if not with_trigger:
         raise AssertionError("no output report with a trigger effect arrived")
-    report = build_output_report(fb, Transport_(transport), seq=0, vibration_v2=True)
-    want = decode_output(report, transport)
     return (
-        [want["right_trigger"], want["left_trigger"]],
-        [match[-1]["right_trigger"], match[-1]["left_trigger"]],
+        [spec_feedback_effect(3, 8), [0x05] + [0] * 10],
+        [with_trigger[-1]["right_trigger"], with_trigger[-1]["left_trigger"]],
     )
-
-
-def Transport_(name):
-    from riffpad.pad.state import Transport
-
-    return Transport(name)
 
 
 def check_lightbar_wins(emu, spy, transport):
     """After the kernel's start-up lightbar (blue), riffpad's colour is the last one set."""
     from emulator import hidraw_node
+
     from riffpad.pad.device import PadReader
     from riffpad.pad.output import Feedback
 
@@ -483,12 +490,12 @@ def check_lightbar_wins(emu, spy, transport):
 # --- unplug and reconnect -------------------------------------------------------------------
 
 
-def check_unplug_reconnect(pump, results):
+def check_unplug_reconnect(pump):
     """Destroy the pad mid-read; riffpad reports it gone, no exception escapes, and it
     reconnects by itself when a pad appears again, over USB and then Bluetooth."""
     from emulator import plug, unplug
-    from riffpad.pad.device import PadReader
 
+    from riffpad.pad.device import PadReader
     from riffpad.pad.state import NEUTRAL
 
     events, errors = [], []
@@ -569,27 +576,42 @@ def check_unplug_reconnect(pump, results):
 
 UNPRIV_OPEN = """
 import json, sys
-from riffpad.pad.device import PadPermissionError, open_pad
-try:
-    open_pad(sys.argv[1]).close()
-    print(json.dumps({"error": None}))
-except Exception as err:
-    print(json.dumps({"error": type(err).__name__, "message": str(err)}))
+from riffpad.pad.device import open_pad
+out = {}
+for node in sys.argv[1:]:
+    try:
+        open_pad(node).close()
+        out[node] = {"error": None, "message": ""}
+    except Exception as err:
+        out[node] = {"error": type(err).__name__, "message": str(err)}
+print(json.dumps(out))
 """
 
 
-def check_permission_denied(emu):
+def unprivileged_open(emus) -> dict:
+    """Open each pad's node as nobody, the nodes root-only (0600, as without riffpad's
+    rules): one Python start for all pads, which costs seconds in the guest."""
+    from emulator import hidraw_node
+
+    nodes = [hidraw_node(e) for e in emus]
+    for node in nodes:
+        os.chmod(node, 0o600)
+        os.chown(node, 0, 0)
+    proc = run([*NOBODY, sys.executable, "-c", UNPRIV_OPEN, *nodes])
+    if proc.returncode != 0:
+        raise RuntimeError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def check_permission_denied(emu, opened):
     """A node the user cannot open: riffpad's error is PadPermissionError naming the fix."""
     from emulator import hidraw_node
 
+    if isinstance(opened, BaseException):
+        raise opened
     node = hidraw_node(emu)
-    os.chmod(node, 0o600)  # what a system without riffpad's rules gives: root only
-    os.chown(node, 0, 0)
-    proc = run([*NOBODY, sys.executable, "-c", UNPRIV_OPEN, node])
-    if proc.returncode != 0:
-        raise RuntimeError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    message = out.get("message") or ""
+    out = opened[node]
+    message = out["message"]
     return (
         {"error": "PadPermissionError", "names_node": True, "names_udev_fix": True},
         {
@@ -597,6 +619,7 @@ def check_permission_denied(emu):
             "names_node": node in message,
             "names_udev_fix": "udev" in message and "riffpad udev install" in message,
         },
+        {"message": message},
     )
 
 
@@ -615,60 +638,89 @@ def install_rules() -> str:
     return source
 
 
-def check_udev_rules(pump, transport, mac, rules_source):
-    from emulator import hidraw_node, plug, unplug
+def check_udev_rules(emu, rules_source):
+    """With riffpad's rules loaded, udev gives the pad's node mode 0660 and the uaccess tag."""
+    from emulator import hidraw_node
 
-    emu = plug(transport, mac, pump)
-    try:
-        node = hidraw_node(emu)
-        info = subprocess.run(
-            ["udevadm", "info", "--query=property", f"--name={node}"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
-        props = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
-        tags = [t for t in props.get("TAGS", "").split(":") if t]
-        mode = os.stat(node).st_mode & 0o777
-        return (
-            {"uaccess_tag": True, "mode": "0o660", "rules": rules_source},
-            {"uaccess_tag": "uaccess" in tags, "mode": oct(mode), "rules": rules_source},
-        )
-    finally:
-        unplug(emu, pump)
+    node = hidraw_node(emu)
+    info = subprocess.run(
+        ["udevadm", "info", "--query=property", f"--name={node}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    props = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
+    tags = [t for t in props.get("TAGS", "").split(":") if t]
+    mode = os.stat(node).st_mode & 0o777
+    return (
+        {"uaccess_tag": True, "mode": "0o660"},
+        {"uaccess_tag": "uaccess" in tags, "mode": oct(mode)},
+        {"rules": rules_source, "TAGS": props.get("TAGS")},
+    )
 
 
 # --- main -----------------------------------------------------------------------------------
 
 
-def per_transport(results, pump, transport, mac):
+def attempt(fn, *args):
+    """Run fn once for several checks; its exception becomes each check's error."""
+    try:
+        return fn(*args)
+    except Exception as err:
+        return err
+
+
+def both_pads(results, pump):
+    """A USB pad and a Bluetooth pad (different MACs) plugged at the same time."""
     from emulator import hidraw_node, plug, unplug
+
     from riffpad.pad.device import PadReader
 
-    emu = plug(transport, mac, pump)
+    emus = {"usb": plug("usb", USB_MAC, pump), "bluetooth": plug("bluetooth", BT_MAC, pump)}
     try:
-        results.check(f"{transport}.kernel_bound", check_kernel_bound, emu)
-        results.check(f"{transport}.hidapi_raw", check_hidapi_raw, emu, transport)
-        results.check(f"{transport}.devices_json", check_devices_json, emu)
-        spy = SpyBackend()
-        results.check(f"{transport}.lightbar_wins", check_lightbar_wins, emu, spy, transport)
-        reader = PadReader(backend=spy, path=hidraw_node(emu), reconnect=False, timeout_ms=100)
-        reader.start()
-        try:
-            wait_for(lambda: reader.connected, 20)
-            results.check(f"{transport}.input_sweep", check_input_sweep, emu, reader)
-            results.check(
-                f"{transport}.reader_counters",
-                lambda: ({"rejected": {}}, {"rejected": dict(reader.rejected)}),
-            )
-        finally:
-            reader.stop()
-        results.check(f"{transport}.output_reports", check_output_reports, emu, spy, transport)
-        results.check(f"{transport}.trigger_bytes", check_trigger_bytes, emu, spy, transport)
-        results.check(f"{transport}.permission_denied", check_permission_denied, emu)
+        for transport, emu in emus.items():
+            results.check(f"{transport}.kernel_bound", check_kernel_bound, emu)
+            results.check(f"{transport}.hidapi_raw", check_hidapi_raw, emu, transport)
+        listing = attempt(riffpad_devices_json)
+        for transport, emu in emus.items():
+            results.check(f"{transport}.devices_json", check_devices_json, emu, listing, 2)
+        for transport, emu in emus.items():
+            spy = SpyBackend()
+            results.check(f"{transport}.lightbar_wins", check_lightbar_wins, emu, spy, transport)
+            reader = PadReader(backend=spy, path=hidraw_node(emu), reconnect=False, timeout_ms=100)
+            reader.start()
+            try:
+                wait_for(lambda r=reader: r.connected, 20)
+                results.check(f"{transport}.input_sweep", check_input_sweep, emu, reader)
+                results.check(
+                    f"{transport}.reader_counters",
+                    lambda r=reader: ({"rejected": {}}, {"rejected": dict(r.rejected)}),
+                )
+            finally:
+                reader.stop()
+            results.check(f"{transport}.output_reports", check_output_reports, emu, spy, transport)
+            results.check(f"{transport}.trigger_bytes", check_trigger_bytes, emu, spy, transport)
+        opened = attempt(unprivileged_open, list(emus.values()))
+        for transport, emu in emus.items():
+            results.check(f"{transport}.permission_denied", check_permission_denied, emu, opened)
     finally:
-        unplug(emu, pump)
+        for emu in emus.values():
+            unplug(emu, pump)
+
+
+def with_rules(results, pump):
+    from emulator import plug, unplug
+
+    source = install_rules()
+    results.data["meta"]["udev_rules"] = source
+    emus = {"usb": plug("usb", USB_MAC, pump), "bluetooth": plug("bluetooth", BT_MAC, pump)}
+    try:
+        for transport, emu in emus.items():
+            results.check(f"udev_rules.{transport}", check_udev_rules, emu, source)
+    finally:
+        for emu in emus.values():
+            unplug(emu, pump)
 
 
 def main() -> int:
@@ -689,12 +741,9 @@ def main() -> int:
     pump = emulator.Pump()
     pump.start()
     try:
-        per_transport(results, pump, "usb", USB_MAC)
-        per_transport(results, pump, "bluetooth", BT_MAC)
-        results.check("unplug_reconnect", check_unplug_reconnect, pump, results)
-        source = install_rules()
-        results.check("udev_rules.usb", check_udev_rules, pump, "usb", USB_MAC, source)
-        results.check("udev_rules.bluetooth", check_udev_rules, pump, "bluetooth", BT_MAC, source)
+        both_pads(results, pump)
+        results.check("unplug_reconnect", check_unplug_reconnect, pump)
+        with_rules(results, pump)
     finally:
         pump.stop()
         results.data["meta"]["guest_seconds"] = round(time.monotonic() - t0, 1)
