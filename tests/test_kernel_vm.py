@@ -209,6 +209,12 @@ def test_unplug_and_reconnect(vm):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_no_uaccess_without_riffpad_rules(vm, transport):
+    """Baseline: the system's own rules do not tag the pad, so the next test shows ours."""
+    _assert_check(vm, f"udev_baseline.{transport}")
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_udev_rules_mode_and_uaccess(vm, transport):
     """With riffpad's rules in udev, the pad's hidraw node is 0660 and tagged uaccess."""
     _assert_check(vm, f"udev_rules.{transport}")

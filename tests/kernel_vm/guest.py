@@ -638,11 +638,7 @@ def install_rules() -> str:
     return source
 
 
-def check_udev_rules(emu, rules_source):
-    """With riffpad's rules loaded, udev gives the pad's node mode 0660 and the uaccess tag."""
-    from emulator import hidraw_node
-
-    node = hidraw_node(emu)
+def udev_view(node: str) -> tuple[list[str], str]:
     info = subprocess.run(
         ["udevadm", "info", "--query=property", f"--name={node}"],
         capture_output=True,
@@ -651,12 +647,27 @@ def check_udev_rules(emu, rules_source):
         check=True,
     ).stdout
     props = dict(line.split("=", 1) for line in info.splitlines() if "=" in line)
-    tags = [t for t in props.get("TAGS", "").split(":") if t]
-    mode = os.stat(node).st_mode & 0o777
+    return [t for t in props.get("TAGS", "").split(":") if t], oct(os.stat(node).st_mode & 0o777)
+
+
+def check_udev_baseline(emu):
+    """Before riffpad's rules are loaded the node has no uaccess tag, so the tag seen later
+    comes from riffpad's file (and not from the system's own rules)."""
+    from emulator import hidraw_node
+
+    tags, mode = udev_view(hidraw_node(emu))
+    return {"uaccess_tag": False}, {"uaccess_tag": "uaccess" in tags}, {"mode": mode, "tags": tags}
+
+
+def check_udev_rules(emu, rules_source):
+    """With riffpad's rules loaded, udev gives the pad's node mode 0660 and the uaccess tag."""
+    from emulator import hidraw_node
+
+    tags, mode = udev_view(hidraw_node(emu))
     return (
         {"uaccess_tag": True, "mode": "0o660"},
-        {"uaccess_tag": "uaccess" in tags, "mode": oct(mode)},
-        {"rules": rules_source, "TAGS": props.get("TAGS")},
+        {"uaccess_tag": "uaccess" in tags, "mode": mode},
+        {"rules": rules_source, "tags": tags},
     )
 
 
@@ -701,6 +712,8 @@ def both_pads(results, pump):
                 reader.stop()
             results.check(f"{transport}.output_reports", check_output_reports, emu, spy, transport)
             results.check(f"{transport}.trigger_bytes", check_trigger_bytes, emu, spy, transport)
+        for transport, emu in emus.items():
+            results.check(f"udev_baseline.{transport}", check_udev_baseline, emu)
         opened = attempt(unprivileged_open, list(emus.values()))
         for transport, emu in emus.items():
             results.check(f"{transport}.permission_denied", check_permission_denied, emu, opened)
