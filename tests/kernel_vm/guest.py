@@ -500,8 +500,9 @@ def check_unplug_reconnect(pump):
 
     events, errors = [], []
 
-    def on_event(ev):
-        events.append(type(ev).__name__)
+    def on_event(ev):  # connection changes, kept as evidence (not compared: timing-dependent)
+        if hasattr(ev, "connected"):
+            events.append([ev.connected, ev.info.transport.value if ev.info else None, ev.reason])
 
     emu = plug("usb", USB_MAC, pump)
     reader = PadReader(reconnect=True, timeout_ms=100, poll_interval=0.2)
@@ -569,6 +570,7 @@ def check_unplug_reconnect(pump):
             "usb_input": bool(usb_state),
             "escaped_exceptions": errors,
         },
+        {"connection_events": events},
     )
 
 
