@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -107,10 +108,11 @@ def vm() -> VmRun:
     vng = _find_vng()
     # RIFFPAD_REPO: test another checkout's riffpad with these guest scripts (development)
     riffpad_repo = os.environ.get("RIFFPAD_REPO") or str(REPO)
+    q = shlex.quote
     guest_cmd = (
-        f"cd {REPO} && RIFFPAD_REPO={riffpad_repo} PYTHONPATH={riffpad_repo} "
-        f"{_guest_python()} -u {GUEST} "
-        f"--out {out} --watchdog {max(VM_TIMEOUT - 60, 60)}"
+        f"cd {q(str(REPO))} && RIFFPAD_REPO={q(riffpad_repo)} PYTHONPATH={q(riffpad_repo)} "
+        f"{q(_guest_python())} -u {q(str(GUEST))} "
+        f"--out {q(str(out))} --watchdog {max(VM_TIMEOUT - 60, 60)}"
     )
     cmd = [
         "timeout", "--kill-after=15", str(VM_TIMEOUT),

@@ -619,7 +619,7 @@ def check_permission_denied(emu, opened):
         {
             "error": out["error"],
             "names_node": node in message,
-            "names_udev_fix": "udev" in message and "riffpad udev install" in message,
+            "names_udev_fix": "udev install" in message,
         },
         {"message": message},
     )
