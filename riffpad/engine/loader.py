@@ -177,9 +177,13 @@ def load_components(
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.utils import logging as dlogging
     from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers.utils import logging as tlogging
 
     _refuse_pickles(folder)
-    dlogging.disable_progress_bar()  # loading a local folder: no bars, downloads have their own
+    # Reading a local folder needs no progress bars (downloads showed theirs already).
+    bars = tlogging.is_progress_bar_enabled()
+    dlogging.disable_progress_bar()
+    tlogging.disable_progress_bar()
     try:
         vae = AutoencoderKL.from_pretrained(
             folder, subfolder="vae", torch_dtype=dtype, use_safetensors=True
@@ -195,6 +199,8 @@ def load_components(
         raise ModelError(f"could not load the model in {folder}: {exc}") from exc
     finally:
         dlogging.enable_progress_bar()
+        if bars:
+            tlogging.enable_progress_bar()
     sched = make_scheduler(scheduler, folder)
     for module in (vae, unet, text_encoder):
         module.requires_grad_(False)
