@@ -241,19 +241,20 @@ class Engine:
         return seeds.seed_names(self.folder)
 
     # -- rendering --------------------------------------------------------------------------
-    def warmup(self) -> float:
-        """One tiny render (one UNet step with CFG, VAE encode and decode) so the first real
-        generation does not pay for lazy initialisation. Returns the seconds it took."""
+    def warmup(self, request: RenderRequest | None = None) -> float:
+        """One tiny render (two UNet steps with CFG, VAE encode and decode, audio) so the first
+        real generation does not pay for lazy initialisation. Returns the seconds it took."""
         t0 = time.perf_counter()
-        have_og = DEFAULT_SEED_IMAGE in self.seed_images()
-        request = RenderRequest(
-            "warmup",
-            steps=2,
-            denoising=0.5,
-            seed_image=DEFAULT_SEED_IMAGE if have_og else None,
-            seed_a=0,
-        )
-        self.render(request, audio=False)
+        if request is None:
+            have_og = DEFAULT_SEED_IMAGE in self.seed_images()
+            request = RenderRequest(
+                "warmup",
+                steps=2,
+                denoising=0.5,
+                seed_image=DEFAULT_SEED_IMAGE if have_og else None,
+                seed_a=0,
+            )
+        self.render(request, audio=_audio_available())
         self.warmup_seconds = time.perf_counter() - t0
         return self.warmup_seconds
 
@@ -348,6 +349,12 @@ class Engine:
             lineage=lineage,
             request=request,
         )
+
+
+def _audio_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("riffpad.engine.spectrogram") is not None
 
 
 def _start_seed(blend: Blend) -> int:
