@@ -423,3 +423,66 @@ def test_cli_render_writes_png_and_json(tmp_path, tiny_model_dir):
     with Image.open(f"{out}.png") as img:
         assert img.format == "PNG" and img.size == (128, 128)
     assert not list(out.parent.glob(".*"))  # no temporary files left behind
+
+
+# -- built-in and audio seeds ----------------------------------------------------------------
+def test_builtin_beat_fills_the_clip_in_whole_bars():
+    from riffpad.engine import seeds
+
+    audio = seeds.synth_beat()
+    assert audio.dtype == np.float32 and audio.shape == (seeds.CLIP_SAMPLES,) == (225351,)
+    assert seeds.CLIP_SECONDS == pytest.approx(5.11)
+    # Two bars of 4/4 at the stated tempo span the clip exactly.
+    assert seeds.BEAT_BARS * 4 * 60 / seeds.BEAT_BPM == pytest.approx(seeds.CLIP_SECONDS)
+    assert round(seeds.BEAT_BPM, 2) == 93.93
+    assert 0.5 < np.abs(audio).max() <= 0.9 + 1e-6
+    assert np.array_equal(audio, seeds.synth_beat())  # deterministic
+    # Onsets on the beat grid: each quarter note starts louder than the 30 ms before it.
+    beat = seeds.CLIP_SAMPLES / (4 * seeds.BEAT_BARS)
+    win = int(0.03 * seeds.SAMPLE_RATE)
+    for q in range(1, 4 * seeds.BEAT_BARS):
+        i = round(q * beat)
+        before = np.sqrt(np.mean(audio[i - win : i] ** 2))
+        after = np.sqrt(np.mean(audio[i : i + win] ** 2))
+        assert after > 1.5 * before, q
+
+
+def test_builtin_and_audio_seeds_become_spectrograms(engine, tmp_path):
+    pytest.importorskip("riffpad.engine.spectrogram")
+    import soundfile
+
+    from riffpad.engine import seeds
+
+    image = seeds.resolve_seed("builtin:beat", engine.folder).image
+    assert image.size == (512, 512) and image.mode == "RGB"
+    take = engine.render(
+        RenderRequest("dub", seed_image="builtin:beat", steps=2, denoising=0.5), audio=False
+    )
+    assert take.image.size == (512, 512)
+    # A user's audio file (stereo, 22.05 kHz, shorter than a clip) becomes a seed too.
+    wav = tmp_path / "loop.wav"
+    t = np.arange(22050 * 3) / 22050
+    soundfile.write(wav, np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1) * 0.5, 22050)
+    from_audio = seeds.resolve_seed(str(wav), engine.folder).image
+    assert from_audio.size == (512, 512)
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(1000), 44100)
+    with pytest.raises(SeedError, match="silent"):
+        seeds.resolve_seed(str(silent), engine.folder)
+
+
+def test_hub_id_loads_from_cache_without_network(tiny_model_dir, tmp_path, monkeypatch):
+    """A Hub model already in the Hugging Face cache loads offline, via the same loader."""
+    import shutil
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    repo = tmp_path / "hub" / "models--riffpad-test--tiny"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(tiny_model_dir, repo / "snapshots" / commit)
+    engine = Engine.load("riffpad-test/tiny", device="cpu", cache_dir=tmp_path / "hub")
+    assert engine.folder == repo / "snapshots" / commit
+    assert "og_beat" in engine.seed_images()
+    with pytest.raises(ModelError, match="could not download riffpad-test/missing"):
+        Engine.load("riffpad-test/missing", device="cpu", cache_dir=tmp_path / "hub")

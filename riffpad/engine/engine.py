@@ -201,12 +201,15 @@ class Engine:
         dtype: str | torch.dtype | None = None,
         scheduler: str | None = None,
         options: EngineOptions | None = None,
+        cache_dir: str | Path | None = None,
     ) -> Engine:
+        """Load ``model`` (Hub id or diffusers folder) on ``device`` (default: CUDA, MPS, CPU)
+        in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
         t0 = time.perf_counter()
         options = options or EngineOptions()
         dev = loader.pick_device(device)
         dt = loader.pick_dtype(dev, dtype)
-        folder = loader.resolve_model(model)
+        folder = loader.resolve_model(model, cache_dir=cache_dir)
         channels_last = options.channels_last
         if channels_last is None:
             channels_last = dev.type == "cuda"

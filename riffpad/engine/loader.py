@@ -93,8 +93,11 @@ def _refuse_pickles(folder: Path) -> None:
         )
 
 
-def resolve_model(model: str | Path = DEFAULT_MODEL) -> Path:
-    """A local folder, or a Hub repo id downloaded to (or found in) the Hugging Face cache."""
+def resolve_model(model: str | Path = DEFAULT_MODEL, cache_dir: str | Path | None = None) -> Path:
+    """A local folder, or a Hub repo id downloaded to (or found in) the Hugging Face cache.
+
+    The cache is tried first, without network, so a downloaded model works offline.
+    """
     path = Path(model).expanduser()
     if path.suffix in PICKLE_SUFFIXES:
         raise ModelError(
@@ -112,7 +115,7 @@ def resolve_model(model: str | Path = DEFAULT_MODEL) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    kwargs = dict(repo_id=str(model), allow_patterns=_DOWNLOAD_PATTERNS)
+    kwargs = dict(repo_id=str(model), allow_patterns=_DOWNLOAD_PATTERNS, cache_dir=cache_dir)
     kwargs["ignore_patterns"] = _SKIP_PATTERNS
     try:
         folder = Path(snapshot_download(local_files_only=True, **kwargs))
