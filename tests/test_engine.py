@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from riffpad.engine import Engine, ModelError, RenderRequest, RequestError, SeedError
+from riffpad.engine import (
+    Engine,
+    EngineOptions,
+    ModelError,
+    RenderRequest,
+    RequestError,
+    SeedError,
+)
 from riffpad.engine.engine import request_from_riffusion
 from riffpad.engine.pipeline import Blend, Leaf, timestep_plan
 
@@ -137,7 +144,8 @@ def test_same_inputs_same_output(engine, tiny_model_dir):
     req = RenderRequest("(funk guitar:1.2)", "techno", 0.3, 17, 18, **SMALL)
     first = engine.render(req, audio=False)  # may fill the noise/latent caches
     second = engine.render(req, audio=False)  # served from them
-    fresh = Engine.load(tiny_model_dir, device="cpu").render(req, audio=False)
+    uncached = Engine.load(tiny_model_dir, device="cpu", options=EngineOptions(cache=False))
+    fresh = uncached.render(req, audio=False)
     assert np.array_equal(pixels(first), pixels(second))
     assert np.array_equal(pixels(first), pixels(fresh))
     other_seed = engine.render(

@@ -186,6 +186,7 @@ class Engine:
             loaded.scheduler,
             loaded.device,
             loaded.dtype,
+            cache=options.cache,
         )
         self.scheduler_name = "default"
         self._schedulers: dict[str, Any] = {"default": loaded.scheduler}
@@ -286,12 +287,8 @@ class Engine:
         t = time.perf_counter()
         init_latents = None
         if seed.image is not None:
-            key = seed.key if self.options.cache else None
-            start = _start_seed(blend)
-            init_latents = self.core.encode_image(seed.image, start, key=key)
+            init_latents = self.core.encode_image(seed.image, _start_seed(blend), key=seed.key)
         timings["encode_s"] = time.perf_counter() - t
-        if not self.options.cache:
-            self.core._noise.clear()
 
         t = time.perf_counter()
         result = self.core.riffuse(
