@@ -494,3 +494,39 @@ def test_hub_id_loads_from_cache_without_network(tiny_model_dir, tmp_path, monke
     assert "og_beat" in engine.seed_images()
     with pytest.raises(ModelError, match="could not download riffpad-test/missing"):
         Engine.load("riffpad-test/missing", device="cpu", cache_dir=tmp_path / "hub")
+
+
+def test_cli_request_file_renders_like_riffusion_server(tmp_path, tiny_model_dir):
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    body = json.loads(json.dumps(README_REQUEST))
+    body |= {"num_inference_steps": 5, "seed_image_id": "small_beat"}
+    body["mask_image_id"] = "small_mask"
+    req_file = tmp_path / "request.json"
+    req_file.write_text(json.dumps(body))
+    out = tmp_path / "served"
+    args = [
+        "render",
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--request",
+        str(req_file),
+        "--out",
+        str(out),
+        "--no-audio",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    params = json.loads(Path(f"{out}.json").read_text())["params"]
+    assert (params["prompt_a"], params["seed_a"]) == ("church bells on sunday", 42)
+    assert (params["prompt_b"], params["seed_b"], params["alpha"]) == ("jazz with piano", 123, 0.75)
+    assert params["mask_image"] == "small_mask" and params["steps"] == 5
+    assert params["unet_calls"] == 4  # min(int(5 * 0.75) + 1, 5) = 4
+    body["seed_image_id"] = "nope"
+    req_file.write_text(json.dumps(body))
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "seed image 'nope' not found" in result.output
