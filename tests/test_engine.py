@@ -295,8 +295,10 @@ def test_seed_image_path_and_errors(engine, tiny_model_dir, tmp_path):
     bad.write_bytes(b"\x89PNG not really")
     with pytest.raises(SeedError, match=r"broken\.png"):
         engine.render(RenderRequest("dub", seed_image=str(bad)), audio=False)
-    with pytest.raises(ValueError, match="mask needs a seed image"):
+    with pytest.raises(RequestError, match="mask needs a seed image"):
         engine.render(RenderRequest("dub", seed_image=None, mask_image="small_mask"), audio=False)
+    with pytest.raises(RequestError, match="same size"):
+        engine.render(RenderRequest("dub", seed_image="small_beat", mask_image="mask_left_half"))
 
 
 def test_warmup(engine):

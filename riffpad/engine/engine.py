@@ -275,6 +275,20 @@ class Engine:
         with self._lock:
             return self._render(request, audio, on_step)
 
+    def _riffuse(self, request, blend, init_latents, mask, on_step):
+        return self.core.riffuse(
+            blend,
+            init_latents=init_latents,
+            latent_shape=self.core.latent_shape(request.width, request.height),
+            mask=mask,
+            strength_a=request.denoising,
+            strength_b=_or(request.denoising_b, request.denoising),
+            guidance_a=request.guidance,
+            guidance_b=_or(request.guidance_b, request.guidance),
+            steps=request.steps,
+            on_step=on_step,
+        )
+
     def _render(self, request: RenderRequest, want_audio: bool, on_step) -> Take:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -291,18 +305,12 @@ class Engine:
         timings["encode_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        result = self.core.riffuse(
-            blend,
-            init_latents=init_latents,
-            latent_shape=self.core.latent_shape(request.width, request.height),
-            mask=mask,
-            strength_a=request.denoising,
-            strength_b=_or(request.denoising_b, request.denoising),
-            guidance_a=request.guidance,
-            guidance_b=_or(request.guidance_b, request.guidance),
-            steps=request.steps,
-            on_step=on_step,
-        )
+        try:
+            result = self._riffuse(request, blend, init_latents, mask, on_step)
+        except RequestError:
+            raise
+        except ValueError as exc:  # inputs the maths cannot take (mask size, no steps)
+            raise RequestError(str(exc)) from exc
         _sync(self.device)
         timings["diffusion_s"] = time.perf_counter() - t
 
