@@ -581,3 +581,12 @@ def test_take_audio_and_cli_wav(engine, tmp_path, tiny_model_dir):
     data, rate = soundfile.read(f"{out}.wav")
     assert rate == 44100 and data.ndim == 1 and len(data) == 441 * 63
     assert json.loads(Path(f"{out}.json").read_text())["files"]["wav"] == "clip.wav"
+
+
+def test_unreadable_audio_seed_names_the_file(engine, tmp_path):
+    from riffpad.engine import seeds
+
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"RIFF....WAVEnot audio")
+    with pytest.raises(SeedError, match=r"noise\.wav"):
+        seeds.resolve_seed(str(bad), engine.folder)
