@@ -581,6 +581,16 @@ def test_take_audio_and_cli_wav(engine, tmp_path, tiny_model_dir):
     data, rate = soundfile.read(f"{out}.wav")
     assert rate == 44100 and data.ndim == 1 and len(data) == 441 * 63
     assert json.loads(Path(f"{out}.json").read_text())["files"]["wav"] == "clip.wav"
+    from PIL import Image
+
+    from riffpad.engine.spectrogram import ExifTags, SpectrogramParams, params_from_image
+
+    with Image.open(f"{out}.png") as img:  # lossless, and tagged like Riffusion's images
+        assert img.format == "PNG"
+        # The CLI rendered the same request as `take` above, on a fresh load of the model.
+        assert np.array_equal(np.asarray(img.convert("RGB")), np.asarray(take.image))
+        assert ExifTags.SAMPLE_RATE in img.getexif()
+        assert params_from_image(img) == SpectrogramParams()
 
 
 def test_unreadable_audio_seed_names_the_file(engine, tmp_path):

@@ -24,6 +24,17 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+def _spectrogram_exif(take):
+    """Riffusion's spectrogram EXIF tags (sample rate, hop, mel range, power), so the PNG
+    describes itself as Riffusion's own spectrogram images do."""
+    from riffpad.engine.spectrogram import SpectrogramParams
+
+    exif = take.image.getexif()
+    for tag, value in SpectrogramParams().to_exif().items():
+        exif[int(tag)] = value
+    return exif
+
+
 def save_take(take, prefix: str | Path) -> list[Path]:
     """PREFIX.wav, PREFIX.png (lossless spectrogram) and PREFIX.json (every parameter)."""
     prefix = Path(prefix)
@@ -35,7 +46,7 @@ def save_take(take, prefix: str | Path) -> list[Path]:
 
         _atomic_write(wav, lambda p: write_wav(p, take.audio, take.sample_rate))
         written.append(wav)
-    _atomic_write(png, lambda p: take.image.save(p, format="PNG"))
+    _atomic_write(png, lambda p: take.image.save(p, format="PNG", exif=_spectrogram_exif(take)))
     written.append(png)
     record = {
         "params": take.params,
