@@ -32,6 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+GOALS_S = {15: 0.15, 50: 0.5}  # fire-to-WAV goals on an H100, 512x512
+
 # Stable Diffusion v1.5 component configs (runwayml/stable-diffusion-v1-5 config.json files).
 SD15_UNET = dict(
     sample_size=64,
@@ -234,12 +236,20 @@ def main() -> None:
                 "riffpad_breakdown_s": {k: round(v, 4) for k, v in take.timings.items()},
             }
             row["ratio"] = row["riffpad_s"] / row["diffusers_s"]
+            if steps in GOALS_S:
+                row["goal_s"] = GOALS_S[steps]
+                row["goal_met"] = row["riffpad_s"] < GOALS_S[steps]
             results["runs"].append(row)
             print(
                 f"{steps:3d} steps ({row['unet_calls']} UNet calls): riffpad "
                 f"{row['riffpad_s'] * 1000:8.1f} ms  diffusers img2img+audio "
                 f"{row['diffusers_s'] * 1000:8.1f} ms  ratio {row['ratio']:.2f}  "
-                f"[{', '.join(f'{k} {v * 1000:.0f} ms' for k, v in take.timings.items())}]",
+                f"[{', '.join(f'{k} {v * 1000:.0f} ms' for k, v in take.timings.items())}]"
+                + (
+                    f"  goal < {GOALS_S[steps]} s: {'met' if row['goal_met'] else 'missed'}"
+                    if steps in GOALS_S
+                    else ""
+                ),
                 flush=True,
             )
     if args.json:
