@@ -17,6 +17,7 @@ import types
 
 import numpy as np
 import pytest
+import torch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -216,3 +217,35 @@ def test_slerp_equals_riffusion(riffusion_modules):
         # Nearly parallel vectors: both fall back to lerp.
         close = a + 1e-3 * b
         assert torch.equal(slerp(t, a, close), torch_util.slerp(t, a, close))
+
+
+@pytest.fixture(scope="module")
+def engine16(tiny_model_dir):
+    from riffpad.engine import Engine
+
+    return Engine.load(tiny_model_dir, device="cpu", dtype="float16")
+
+
+@pytest.mark.parametrize("mask", [None, "small_mask"], ids=["no-mask", "mask"])
+def test_float16_image_equals_riffusion(riffusion_modules, engine16, mask):
+    """The half-precision path (as on CUDA: fp16 noise, fp16 numpy slerp) equals Riffusion's."""
+    from riffpad.engine import RenderRequest
+
+    core = engine16.core
+    pipe = riffusion_modules[0].RiffusionPipeline(
+        vae=core.vae,
+        text_encoder=core.text_encoder,
+        tokenizer=core.tokenizer,
+        unet=core.unet,
+        scheduler=engine16._schedulers["default"],
+        safety_checker=None,
+        feature_extractor=None,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    req = RenderRequest(**CASES["alpha-mid-cfg"], seed_image="small_beat", mask_image=mask)
+    ours = engine16.render(req, audio=False)
+    assert ours.params["dtype"] == "float16" and core.unet.dtype == torch.float16
+    theirs = _riffusion_image(riffusion_modules, pipe, engine16, req, "small_beat", mask)
+    a, b = np.asarray(ours.image, dtype=np.int16), np.asarray(theirs, dtype=np.int16)
+    assert a.std() > 5
+    assert np.array_equal(a, b), f"max difference {np.abs(a - b).max()}"
