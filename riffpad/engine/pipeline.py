@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -143,7 +143,6 @@ class Denoised:
     unet_calls: int
     unet_batch: int
     init_timestep: int | None
-    timings: dict = field(default_factory=dict)
 
 
 class RiffusionCore:
@@ -189,9 +188,16 @@ class RiffusionCore:
         return self._noise.get_or((int(seed), tuple(shape)), draw)
 
     def noise(self, node: Node, shape: tuple[int, ...]) -> torch.Tensor:
+        """A leaf's seed noise, or a blend's slerp of its parents' noise (promoted A's too)."""
         if isinstance(node, Leaf):
             return self.seed_noise(node.seed, shape)
-        return slerp(node.alpha, self.noise(node.a, shape), self.noise(node.b, shape))
+
+        def mix():
+            return slerp(node.alpha, self.noise(node.a, shape), self.noise(node.b, shape))
+
+        if not self.cache:
+            return mix()
+        return self._noise.get_or((node, tuple(shape)), mix)
 
     def chunks(self, node: Node) -> int:
         return max(self.prompts.chunks_needed(leaf.prompt) for leaf in leaves(node))

@@ -98,6 +98,12 @@ class PromptEncoder:
         return int(self.tokenizer.model_max_length)  # 77 for CLIP
 
     def tokens_with_weights(self, prompt: str) -> tuple[list[int], list[float]]:
+        key = ("tokens", prompt)
+        if key not in self._cache:
+            self._cache[key] = self._tokens_with_weights(prompt)
+        return self._cache[key]
+
+    def _tokens_with_weights(self, prompt: str) -> tuple[list[int], list[float]]:
         limit = (self.chunk_length - 2) * MAX_CHUNKS
         ids: list[int] = []
         weights: list[float] = []
