@@ -38,7 +38,7 @@ _DOWNLOAD_PATTERNS = [
     "*/*.safetensors.index.json",
     "tokenizer/*",
     "scheduler/*",
-    "seed_images/*.png",
+    "*.png",  # the seed-image library (seed_images/*.png; matches at any depth)
 ]
 _SKIP_PATTERNS = ["*.fp16.*", "*non_ema*", "*.bin", "*.ckpt", "*.pt", "*.pth"]
 

@@ -137,6 +137,19 @@ def seed_names(model_dir: Path | None) -> list[str]:
     return named + [BUILTIN_PREFIX + b for b in BUILTINS]
 
 
+def _named_png(name: str, model_dir: Path | None) -> Path | None:
+    """``seed_images/<name>.png`` in the model folder (or ``<name>.png`` at its top)."""
+    if model_dir is None or not is_plain_name(name):
+        return None
+    for candidate in (
+        Path(model_dir) / "seed_images" / f"{name}.png",
+        Path(model_dir) / f"{name}.png",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolve_seed(spec: str | None, model_dir: Path | None) -> Seed:
     """Turn a seed spec (see module doc) into an image."""
     if spec is None or str(spec).strip().lower() in ("", "none"):
@@ -146,8 +159,8 @@ def resolve_seed(spec: str | None, model_dir: Path | None) -> Seed:
         name = spec[len(BUILTIN_PREFIX) :]
         return Seed(builtin_image(name).copy(), ("builtin", name), spec)
     path = Path(spec).expanduser()
-    named = Path(model_dir) / "seed_images" / f"{spec}.png" if model_dir else None
-    if _NAME.fullmatch(spec) and named is not None and named.is_file():
+    named = _named_png(spec, model_dir)
+    if named is not None:
         path = named
     elif not path.is_file():
         raise SeedError(
