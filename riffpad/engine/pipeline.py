@@ -265,7 +265,9 @@ class RiffusionCore:
                 )
 
         scheduler = self.scheduler
-        scheduler.set_timesteps(steps)
+        # Timesteps (and sigmas) on the pipeline device, as diffusers' own pipelines keep them;
+        # the values are the same as Riffusion's CPU ones.
+        scheduler.set_timesteps(steps, device=self.device)
         cfg = guidance > 1.0
         if cfg:
             text = torch.cat([self.prompts.unconditional(chunks), text])
