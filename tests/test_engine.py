@@ -600,3 +600,21 @@ def test_unreadable_audio_seed_names_the_file(engine, tmp_path):
     bad.write_bytes(b"RIFF....WAVEnot audio")
     with pytest.raises(SeedError, match=r"noise\.wav"):
         seeds.resolve_seed(str(bad), engine.folder)
+
+
+def test_cli_render_usage_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    result = CliRunner().invoke(main, ["render"])
+    assert result.exit_code == 2 and "give --prompt-a" in result.output
+    missing = tmp_path / "no-model"
+    result = CliRunner().invoke(main, ["render", "-a", "dub", "--model", str(missing)])
+    assert result.exit_code == 1 and "no such folder" in result.output
+    pickled = tmp_path / "weights.ckpt"
+    pickled.write_bytes(b"x")
+    result = CliRunner().invoke(main, ["render", "-a", "dub", "--model", str(pickled)])
+    assert result.exit_code == 1 and "refuses pickle checkpoints" in result.output
+    result = CliRunner().invoke(main, ["render", "-a", "dub", "--alpha", "2"])
+    assert result.exit_code == 2 and "--alpha" in result.output
