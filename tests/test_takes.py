@@ -88,7 +88,9 @@ def test_real_full_filesystem(tmp_path):
     # A real ENOSPC from a tiny tmpfs, when we may mount one (root in a container).
     mnt = tmp_path / "tiny"
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)], capture_output=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)], capture_output=True
+    )
     if r.returncode != 0:
         pytest.skip("cannot mount a tmpfs here")
     try:
@@ -123,7 +125,9 @@ def test_folder_removed_under_the_writer(tmp_path):
 
 
 def test_stale_temps_of_dead_writers_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead_pid = int(dead.stdout)
     stale = tmp_path / f"{TEMP_PREFIX}{dead_pid}-0.wav.tmp"
     stale.write_bytes(b"half")
