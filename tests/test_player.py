@@ -107,7 +107,7 @@ def test_loop_and_stop_fade_out():
 
 
 def test_callback_does_not_allocate_blocks():
-    p, s = make_player(blocksize=1024)
+    p, _s = make_player(blocksize=1024)
     p.play(np.random.default_rng(0).uniform(-1, 1, 44100 * 3).astype(np.float32))
     out = np.zeros((1024, 2), np.float32)
     p._callback(out, 1024, None, 0)
