@@ -120,12 +120,11 @@ _COMMON = struct.Struct(
     "3h"  # 21-26  accel x, y, z
     "I"  # 27-30  sensor timestamp, 0.33 us units
     "x"  # 31     reserved (SDL: sensor temperature)
-    "I"  # 32-35  touch point 0 (read as one LE word, decoded below)
-    "I"  # 36-39  touch point 1
+    "Q"  # 32-39  touch points 0 and 1 (read as one LE word, decoded below)
     "12x"  # 40-51  reserved
     "B"  # 52     status: battery level (low nibble), charging state (high nibble)
 )
-assert _COMMON.size == 53
+assert _COMMON.size == 53  # block offsets 0..52
 _COMMON_BLOCK_SIZE = 63  # kernel: static_assert(sizeof(struct dualsense_input_report) == 63)
 assert 1 + _COMMON_BLOCK_SIZE == USB_SIZE
 assert 2 + _COMMON_BLOCK_SIZE + 9 + 4 == BT_FULL_SIZE  # 9 unparsed bytes, then the CRC
@@ -153,25 +152,29 @@ _BT_CRC_AT = BT_FULL_SIZE - 4
 
 # Shared immutable sub-objects, so a steady stream allocates little beyond the PadState.
 _BATTERY = tuple(Battery(level=b & 0x0F, status=b >> 4) for b in range(256))
-_TOUCH_CACHE: dict[int, TouchPoint] = {}
-_TOUCH_CACHE_MAX = 4096
+_TOUCH_CACHE: dict[int, tuple[TouchPoint, TouchPoint]] = {}
+_TOUCH_CACHE_MAX = 4096  # a finger makes new entries; clearing bounds the memory
 
 
-def _touch(word: int) -> TouchPoint:
+def _touch_point(word: int) -> TouchPoint:
     """Decode one 4-byte touch point (kernel struct dualsense_touch_point), read as LE u32."""
-    tp = _TOUCH_CACHE.get(word)
-    if tp is None:
+    contact = word & 0xFF
+    return TouchPoint(
+        active=not contact & 0x80,  # bit 7 set = no finger
+        id=contact & 0x7F,
+        x=((word >> 8) & 0xFF) | ((word >> 8) & 0x0F00),  # x_lo | x_hi nibble << 8
+        y=((word >> 20) & 0x0F) | ((word >> 20) & 0xFF0),  # y_lo nibble | y_hi << 4
+    )
+
+
+def _touch_pair(word: int) -> tuple[TouchPoint, TouchPoint]:
+    """Both touch points from their 8 bytes read as one LE u64, cached (mostly "no finger")."""
+    pair = _TOUCH_CACHE.get(word)
+    if pair is None:
         if len(_TOUCH_CACHE) >= _TOUCH_CACHE_MAX:
             _TOUCH_CACHE.clear()
-        contact = word & 0xFF
-        tp = TouchPoint(
-            active=not contact & 0x80,  # bit 7 set = no finger
-            id=contact & 0x7F,
-            x=((word >> 8) & 0xFF) | ((word >> 8) & 0x0F00),  # x_lo | x_hi nibble << 8
-            y=((word >> 20) & 0x0F) | ((word >> 20) & 0xFF0),  # y_lo nibble | y_hi << 4
-        )
-        _TOUCH_CACHE[word] = tp
-    return tp
+        pair = _TOUCH_CACHE[word] = (_touch_point(word & 0xFFFFFFFF), _touch_point(word >> 32))
+    return pair
 
 
 def _common(data: bytes, offset: int, kind: ReportKind) -> PadState:
@@ -191,8 +194,7 @@ def _common(data: bytes, offset: int, kind: ReportKind) -> PadState:
         ay,
         az,
         timestamp,
-        t0,
-        t1,
+        touch,
         status,
     ) = _unpack_common(data, offset)
     return PadState(
@@ -206,7 +208,7 @@ def _common(data: bytes, offset: int, kind: ReportKind) -> PadState:
         buttons & _BUTTON_BITS,
         buttons & 0x0F,
         seq,
-        (_touch(t0), _touch(t1)),
+        _touch_pair(touch),
         (gx, gy, gz),
         (ax, ay, az),
         timestamp,
