@@ -12,6 +12,8 @@ import itertools
 import json
 import logging
 import os
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -535,3 +537,237 @@ class Instrument:
         if self.player is not None:
             self.player.close()
         self.writes.close()
+
+
+# --- building the instrument from options -------------------------------------------------
+
+
+@dataclass
+class Options:
+    device: str | None = None  # hidraw path; None: the first pad found
+    model: str | None = None
+    torch_device: str | None = None
+    scheduler: str | None = None
+    out: str = "watched"
+    prompt_a: str | None = None
+    prompt_b: str | None = None
+    prompts: str | None = None
+    no_audio: bool = False
+    audio_device: str | int | None = None
+    loop: bool = False
+    replay: str | None = None
+    capture_output: str | None = None
+    mapping: str | None = None
+    calibration: str | None = None
+    seed_image: str | None = None
+    trigger_feel: bool = False
+    live: bool | None = None  # None: rich Live view when stdout is a TTY
+    backend: Any = None  # hidapi-like backend (tests: tests/fakehid.FakeBackend)
+    engine: Any = None  # a ready engine (tests, benchmarks); else Engine.load(model)
+    realtime: bool = True  # replays in recorded timing
+
+
+class StartupError(Exception):
+    """Something the player must fix before the instrument can start (message says what)."""
+
+
+def default_make_request(engine_module):
+    def make(job: Job):
+        return engine_module.RenderRequest(
+            prompt_a=job.prompt_a,
+            prompt_b=prompt_text(job.prompt_b),
+            alpha=float(job.params.alpha),
+            seed_a=int(job.params.seed),
+            steps=int(job.params.steps),
+            guidance=float(job.params.cfg),
+            **({"seed_image": job.seed_image} if job.seed_image is not None else {}),
+        )
+
+    return make
+
+
+def build(opts: Options, view: StatusView) -> Instrument:
+    """Open the pad (fail fast), then load the engine; raises StartupError."""
+    from riffpad.controls import (
+        CalibrationError,
+        Controls,
+        MappingError,
+        load_calibration,
+        load_mapping,
+    )
+    from riffpad.instrument.prompts import PromptFileError, resolve_prompts
+    from riffpad.pad.capture import CaptureError, replay_device
+    from riffpad.pad.device import PadError, PadReader, default_backend, open_pad
+
+    snap = view.snapshot
+    try:
+        prompts = resolve_prompts(opts.prompt_a, opts.prompt_b, opts.prompts)
+    except PromptFileError as e:
+        raise StartupError(str(e)) from None
+    writer = TakeWriter(opts.out)
+    try:
+        stale = writer.prepare()
+    except TakeWriteError as e:
+        raise StartupError(str(e)) from None
+    if stale:
+        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
+    snap.out_dir = str(opts.out)
+
+    try:
+        writes = WriteLog(opts.capture_output)
+    except OSError as e:
+        raise StartupError(f"cannot write {opts.capture_output}: {e.strerror or e}") from None
+    held = None
+    try:
+        if opts.replay:
+            dev = replay_device(opts.replay, realtime=opts.realtime)
+            held = RecordingHandle(dev.handle, writes, hold_open=True)
+            dev.handle = held
+            reader = PadReader(dev, reconnect=False)
+        else:
+            backend = RecordingBackend(opts.backend or default_backend(), writes)
+            dev = open_pad(opts.device, backend)
+            reader = PadReader(dev, backend=backend, path=opts.device)
+    except (PadError, CaptureError, OSError) as e:
+        writes.close()
+        raise StartupError(str(e)) from None
+    snap.connected = True
+    snap.pad = f"{dev.info.model} over {dev.info.transport.value}" + (
+        f" (replay of {opts.replay})" if opts.replay else ""
+    )
+    try:
+        controls = Controls(
+            load_mapping(opts.mapping), load_calibration(dev.serial, opts.calibration)
+        )
+    except (MappingError, CalibrationError, OSError) as e:
+        dev.close()
+        raise StartupError(str(e)) from None
+
+    engine = opts.engine
+    if engine is None:
+        view.note("loading the model...")
+        from riffpad.engine import Engine
+
+        try:
+            engine = Engine.load(
+                opts.model or "riffusion/riffusion-model-v1",
+                device=opts.torch_device,
+                scheduler=opts.scheduler,
+            )
+            view.note(f"warming up ({engine_description(engine)})...")
+            engine.warmup()
+        except Exception as e:
+            dev.close()
+            raise StartupError(f"cannot load the model: {e}") from None
+    import riffpad.engine as engine_module
+
+    make_request = default_make_request(engine_module)
+    info = {
+        "model": getattr(engine, "model", None),
+        "scheduler": _call_or(getattr(engine, "scheduler_class", None)),
+        "device": str(getattr(engine, "device", "")),
+        "dtype": str(getattr(engine, "dtype", "")),
+    }
+    info = {k: v for k, v in info.items() if v not in (None, "")}
+    snap.device = engine_description(engine)
+    # D-pad up/down walk the seed images the engine knows; --seed-image (a name or a
+    # file) comes first, else Riffusion's default.
+    names = list(_call_or(getattr(engine, "seed_images", None)) or [])
+    first = opts.seed_image or getattr(engine_module, "DEFAULT_SEED_IMAGE", None)
+    if first in names:
+        names.remove(first)
+    seed_images = [first, *names] if first else (names or [None])
+
+    player = None
+    if opts.no_audio:
+        snap.audio = "off (--no-audio)"
+    else:
+        from riffpad.instrument.player import AudioUnavailable, Player
+
+        player = Player(device=opts.audio_device, loop=opts.loop)
+        try:
+            player.start()
+            snap.audio = f"playing on {opts.audio_device or 'the default output'}"
+        except AudioUnavailable as e:
+            player = None
+            snap.audio = "off (no audio output)"
+            view.note(f"{e}; playing silently (files are still written)", logging.WARNING)
+
+    policy = FeedbackPolicy(prompts[0].colour, prompts[1].colour, trigger_feel=opts.trigger_feel)
+    inst = Instrument(
+        reader=reader,
+        controls=controls,
+        engine=engine,
+        make_request=make_request,
+        writer=writer,
+        player=player,
+        prompts=prompts,
+        view=view,
+        policy=policy,
+        writes=writes,
+        held_handle=held,
+        engine_info=info,
+        seed_images=seed_images,
+    )
+    if held is not None:
+        inst.hold_device(dev)
+    return inst
+
+
+def _call_or(fn, default=None):
+    if callable(fn):
+        try:
+            return fn()
+        except Exception:
+            return default
+    return fn if fn is not None else default
+
+
+def engine_description(engine) -> str:
+    parts = [str(getattr(engine, "model", "") or "")]
+    sched = _call_or(getattr(engine, "scheduler_class", None))
+    if sched:
+        parts.append(str(sched))
+    dev = getattr(engine, "device", None)
+    if dev is not None:
+        parts.append(f"on {dev}")
+    return " ".join(p for p in parts if p) or type(engine).__name__
+
+
+def run(opts: Options) -> int:
+    """The `riffpad` command: play until quit. Returns the exit code."""
+    from riffpad.instrument.status import Snapshot
+
+    view = StatusView(Snapshot(), live=opts.live)
+    try:
+        inst = build(opts, view)
+    except StartupError as e:
+        print(f"riffpad: {e}", file=sys.stderr)
+        return 2
+
+    presses = 0
+
+    def on_sigint(signum, frame):
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            view.note("quitting: finishing the take in progress (Ctrl-C again to quit now)")
+            inst.request_quit()
+            return
+        # Second Ctrl-C: now. Finished takes are complete files; a take being written
+        # exists only as dot-prefixed temporaries, which we remove (or the next start does).
+        inst.writer.remove_own_temps()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with view:
+            view.note(
+                f"ready: R2 fires, right stick X blends A -> B; takes go to {opts.out}"
+                + (" (replay)" if opts.replay else "")
+            )
+            code = inst.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    view.note(f"{len(inst.takes)} take(s) written to {opts.out}; {inst.fires} fire(s)")
+    return code

@@ -140,6 +140,18 @@ class TakeWriter:
                     pass
         return removed
 
+    def remove_own_temps(self) -> None:
+        """Drop this process's temporaries (a hard quit mid-write). Signal-safe enough:
+        only listdir and unlink."""
+        prefix = f"{TEMP_PREFIX}{os.getpid()}-"
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+                _unlink_quiet(self.folder / name)
+
     # -- writing ----------------------------------------------------------------------
     def write(self, audio: np.ndarray, sample_rate: int, image, meta: dict) -> TakeFiles:
         """Write one take and return its final paths. ``meta`` gets ``take`` and ``files``.
