@@ -565,6 +565,7 @@ class Options:
     backend: Any = None  # hidapi-like backend (tests: tests/fakehid.FakeBackend)
     engine: Any = None  # a ready engine (tests, benchmarks); else Engine.load(model)
     realtime: bool = True  # replays in recorded timing
+    make_request: Any = None  # job -> engine request; default riffpad.engine.RenderRequest
 
 
 class StartupError(Exception):
@@ -659,9 +660,14 @@ def build(opts: Options, view: StatusView) -> Instrument:
         except Exception as e:
             dev.close()
             raise StartupError(f"cannot load the model: {e}") from None
-    import riffpad.engine as engine_module
+    if opts.make_request is not None:
+        import types
 
-    make_request = default_make_request(engine_module)
+        make_request, engine_module = opts.make_request, types.SimpleNamespace()
+    else:
+        import riffpad.engine as engine_module
+
+        make_request = default_make_request(engine_module)
     info = {
         "model": getattr(engine, "model", None),
         "scheduler": _call_or(getattr(engine, "scheduler_class", None)),
