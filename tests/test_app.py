@@ -156,7 +156,7 @@ def replay(tmp_path, script, engine, **kw):
         **kw,
     )
     snap = Snapshot()
-    view = StatusView(snap, live=False, stream=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    view = StatusView(snap, live=False, stream=open(tmp_path / "log.txt", "w"))
     inst = build(opts, view)
     code = inst.run()
     takes = sorted(out.glob("*.json"))
@@ -243,7 +243,7 @@ def test_folder_gone_mid_session_is_an_error_not_a_crash(tmp_path):
         return _orig(request)
 
     engine.render = render
-    code, inst, metas, feedback, _ = replay(tmp_path, script, engine)
+    code, inst, metas, _, _ = replay(tmp_path, script, engine)
     assert code == 0 and metas == []
     assert inst.failures == 2
     assert any("not saved" in m for m in inst.snap.messages)
