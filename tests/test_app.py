@@ -165,9 +165,11 @@ def replay(tmp_path, script, engine, **kw):
 
 
 def decode(report_hex):
-    """(lightbar, rumble) from a Bluetooth 0x31 output report (common block at byte 3)."""
+    """(lightbar, rumble, player LEDs) of an output report: the common block is at byte 1
+    (USB 0x02) or 3 (Bluetooth 0x31)."""
     r = bytes.fromhex(report_hex)
-    c = r[3:50]
+    at = 1 if r[0] == 0x02 else 3
+    c = r[at : at + 47]
     return (c[44], c[45], c[46]), (c[3], c[2]), c[43]
 
 
@@ -265,3 +267,87 @@ def test_cli_replay_exits_zero_and_writes_takes(tmp_path, monkeypatch):
     )
     assert run(opts) == 0
     assert len(list((tmp_path / "w").glob("*.wav"))) == 1
+
+
+def _wait(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def live(tmp_path, backend, engine):
+    opts = Options(
+        out=str(tmp_path / "watched"),
+        no_audio=True,
+        live=False,
+        engine=engine,
+        make_request=make_request,
+        backend=backend,
+        capture_output=str(tmp_path / "feedback.jsonl"),
+    )
+    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
+    inst = build(opts, view)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", inst.run()))
+    thread.start()
+    return inst, thread, result
+
+
+def usb(**fields):
+    return report_for(Transport.USB, **fields)
+
+
+def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
+    from tests.fakehid import FakeBackend, FakePad
+
+    mac = "a0:ab:51:00:00:09"
+    pad = FakePad(Transport.USB, mac=mac, reports=[usb(**IDLE)] * 5 + [usb(**FIRE)] * 3)
+    backend = FakeBackend(pad)
+    engine = FakeEngine(delay=0.0, gate=threading.Event())
+    inst, thread, result = live(tmp_path, backend, engine)
+    try:
+        _wait(lambda: len(engine.requests) == 1)  # rendering, held by the gate
+        backend.unplug(pad)
+        _wait(lambda: not inst.snap.connected)
+        assert "unplugged" in inst.snap.pad
+        engine.gate.set()
+        _wait(lambda: len(inst.takes) == 1)  # finished and saved while the pad is away
+        again = FakePad(
+            Transport.BLUETOOTH, mac=mac, reports=[report_for(Transport.BLUETOOTH, **IDLE)] * 5
+        )
+        backend.add(again)
+        _wait(lambda: inst.snap.connected)
+        again.push(*[report_for(Transport.BLUETOOTH, **f) for f in [FIRE] * 3 + [IDLE] * 3])
+        _wait(lambda: len(inst.takes) == 2)
+    finally:
+        inst.request_quit()
+        thread.join(10)
+    assert result["code"] == 0
+    # The pad that is there at exit is left sane: blue, no rumble, LEDs off.
+    bar, rumble, leds = decode(again.writes[-1].hex())
+    assert bar == SANE.lightbar and rumble == (0, 0) and leds == 0
+    assert len(list((tmp_path / "watched").glob("*.json"))) == 2
+
+
+def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path):
+    from tests.fakehid import FakeBackend, FakePad
+
+    pad = FakePad(Transport.USB, reports=[usb(**IDLE)] * 3 + [usb(**FIRE)] * 3)
+    backend = FakeBackend(pad)
+    engine = FakeEngine(delay=0.0, gate=threading.Event())
+    inst, thread, result = live(tmp_path, backend, engine)
+    _wait(lambda: len(engine.requests) == 1)
+    pad.push(*[usb(**IDLE)] * 3 + [usb(**MOVED_FIRE)] * 3)
+    _wait(lambda: inst.worker.pending is not None)
+    inst.request_quit()
+    time.sleep(0.2)
+    assert thread.is_alive()  # waiting for the take in progress
+    engine.gate.set()
+    thread.join(10)
+    assert result["code"] == 0
+    assert len(engine.requests) == 1 and len(inst.takes) == 1
+    assert any("cancelled" in m for m in inst.snap.messages)
+    assert decode(pad.writes[-1].hex())[0] == SANE.lightbar
+    names = [p.name for p in (tmp_path / "watched").iterdir()]
+    assert len(names) == 3 and not any(n.startswith(".") for n in names)
