@@ -72,10 +72,18 @@ def test_fake_enumerate_keys_match_real_hidraw():
     assert hidraw.enumerate(0x054C, 0x0CE6) == []
     keys = set(FakePad(USB).entries()[0])
     assert keys == {
-        "path", "vendor_id", "product_id", "serial_number", "release_number",
-        "manufacturer_string", "product_string", "usage_page", "usage",
-        "interface_number", "bus_type",
-    }  # fmt: skip
+        "path",
+        "vendor_id",
+        "product_id",
+        "serial_number",
+        "release_number",
+        "manufacturer_string",
+        "product_string",
+        "usage_page",
+        "usage",
+        "interface_number",
+        "bus_type",
+    }
 
 
 def test_fake_read_contract():
@@ -191,13 +199,22 @@ def test_open_by_path_and_missing_path():
 def test_reports_and_rejections_are_counted_never_raised():
     good = [usb_report(seq=i, lx=i) for i in range(5)]
     junk = [b"", b"\x01" + bytes(62), b"\x31" + bytes(77), bt_report(), b"\x05" + bytes(10)]
-    pad = FakePad(USB, reports=[good[0], junk[1], good[1], junk[2], junk[3], good[2], junk[4]],
-                  end="unplug")  # fmt: skip
+    pad = FakePad(
+        USB, reports=[good[0], junk[1], good[1], junk[2], junk[3], good[2], junk[4]], end="unplug"
+    )
     reader = PadReader(open_pad(backend=FakeBackend(pad)), reconnect=False)
     events = _collect(reader)
     kinds = [type(e).__name__ for e in events]
-    assert kinds == ["ReportEvent", "RejectEvent", "ReportEvent", "RejectEvent", "RejectEvent",
-                     "ReportEvent", "RejectEvent", "ConnectionEvent"]  # fmt: skip
+    assert kinds == [
+        "ReportEvent",
+        "RejectEvent",
+        "ReportEvent",
+        "RejectEvent",
+        "RejectEvent",
+        "ReportEvent",
+        "RejectEvent",
+        "ConnectionEvent",
+    ]
     assert reader.accepted == 3
     assert reader.rejected == {"bad_length": 1, "wrong_transport": 2, "unknown_id": 1}
     assert events[1].rejected.length == 63 and events[1].raw == junk[1]
@@ -245,8 +262,11 @@ def test_reconnects_over_the_other_transport_preferring_the_same_pad(monkeypatch
             if event.connected:
                 break
     assert [type(e).__name__ for e in events] == [
-        "ReportEvent", "ReportEvent", "ConnectionEvent", "ConnectionEvent"
-    ]  # fmt: skip
+        "ReportEvent",
+        "ReportEvent",
+        "ConnectionEvent",
+        "ConnectionEvent",
+    ]
     assert events[2].connected is False and events[2].info.path == usb.path
     assert waits == [0.25] * 3  # polled, sleeping between tries (not busy)
     assert backend.enumerations >= 4

@@ -510,3 +510,27 @@ def test_bluetooth_matches_pydualsense_where_it_is_right(body):
     # and motion from the raw report without skipping the extra byte (dualsense-hid.md §8.2),
     # so those fields are one byte off there and are not compared.
     _assert_same_as_pydualsense_common(ours, ds)
+
+
+# --- The slot-filling constructor the parser uses for speed -------------------------------
+
+
+def test_fast_constructor_builds_the_same_objects():
+    from riffpad.pad import reports
+
+    args = (ReportKind.USB, 1, 2, 3, 4, 5, 6, 7, 8, 9, (), (1, 2, 3), (4, 5, 6), 10, None)
+    fast = reports._new_pad_state(*args)
+    assert reports._new_pad_state is not PadState  # the fast path is active for PadState
+    assert type(fast) is PadState
+    assert fast == PadState(*args) and hash(fast) == hash(PadState(*args))
+    assert repr(fast) == repr(PadState(*args))
+    tp = reports._new_touch_point(True, 3, 4, 5)
+    assert type(tp) is TouchPoint and tp == TouchPoint(True, 3, 4, 5)
+
+
+def test_fast_constructor_falls_back_when_the_fields_differ():
+    from riffpad.pad import reports
+
+    # a contract with a field the parser does not know: the plain constructor is used
+    assert reports._fast_constructor(TouchPoint, ("active", "id", "x")) is TouchPoint
+    assert reports._fast_constructor(Battery, ("level", "status")) is not Battery

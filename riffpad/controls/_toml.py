@@ -81,10 +81,12 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], str]:
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         msg = getattr(exc, "msg", None) or str(exc)
-        if line is None:  # older tomllib: "... (at line 3, column 7)"
+        if line is None:  # tomllib before 3.14: "... (at line 3, column 7)"
             m = re.search(r"at line (\d+)", str(exc))
             line = int(m.group(1)) if m else None
-            msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            if line is None and "end of document" in str(exc):
+                line = max(1, len(text.rstrip().splitlines()))
+            msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise FileFormatError(path, line, f"invalid TOML: {msg}") from None
     return data, text
 

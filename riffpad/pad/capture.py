@@ -149,6 +149,8 @@ def read_capture(path: str | os.PathLike) -> tuple[dict, list[tuple[float, bytes
                 raise ValueError('"t" is not a number')
             if t < last_t:
                 raise ValueError(f'"t" goes backwards ({t} after {last_t})')
+            if not report:  # hidapi cannot return one: an empty read means "timed out"
+                raise ValueError("empty report")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             if unterminated and lineno == len(lines):
                 log.warning("%s:%d: dropping a truncated last line", name, lineno)
@@ -156,8 +158,10 @@ def read_capture(path: str | os.PathLike) -> tuple[dict, list[tuple[float, bytes
             what = err.msg if isinstance(err, json.JSONDecodeError) else err
             if isinstance(err, KeyError):
                 what = f"missing {err}"
-            raise CaptureError(f'{name}:{lineno}: bad report line ({what}); expected {{"t": '
-                               f'seconds, "report": "hex"}}') from err  # fmt: skip
+            raise CaptureError(
+                f'{name}:{lineno}: bad report line ({what}); expected {{"t": '
+                f'seconds, "report": "hex"}}'
+            ) from err
         reports.append((float(t), report))
         last_t = t
     return header, reports

@@ -354,6 +354,7 @@ class PadReader:
         self._wanted: Feedback | None = None
         self._needs_setup = device is not None
         self._had_device = device is not None
+        self._iterating = False
         self._last_serial = device.serial if device else None
         self._open_error: str | None = None
         self.state: PadState = NEUTRAL
@@ -377,18 +378,24 @@ class PadReader:
     def events(self) -> Iterator[PadEvent]:
         """Yield reports, rejections and connection changes until ``stop()`` (or, without
         reconnect, until the pad goes away or a capture ends). Breaking out and iterating
-        again carries on; ``stop()`` (or ``with``) closes the pad."""
-        while not self._stop.is_set():
-            if self.device is None:
-                if self._had_device and not self.reconnect:
+        again carries on; after ``stop()`` the pad is closed."""
+        self._iterating = True
+        try:
+            while not self._stop.is_set():
+                if self.device is None:
+                    if self._had_device and not self.reconnect:
+                        return
+                    event = self._try_open()
+                elif self.device.finished:
                     return
-                event = self._try_open()
-            elif self.device.finished:
-                return
-            else:
-                event = self._step()
-            if event is not None:
-                yield event
+                else:
+                    event = self._step()
+                if event is not None:
+                    yield event
+        finally:
+            self._iterating = False
+            if self._stop.is_set():
+                self._close()
 
     def run(self, on_event: Callable[[PadEvent], None] | None = None) -> None:
         """The loop, with ``on_event`` called for each event on this thread."""
@@ -414,15 +421,17 @@ class PadReader:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the loop (it ends within one read timeout) and close the pad."""
+        """Stop the loop and close the pad. Safe from any thread (a timer, a signal
+        handler): a running loop ends within one read timeout and closes the pad itself."""
         self._stop.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("pad reader thread did not stop within %.1f s", timeout)
-                return  # it closes the pad itself when its read returns
+                return
             self._thread = None
-        self._close()
+        if not self._iterating:
+            self._close()
 
     def __enter__(self) -> PadReader:
         return self
