@@ -130,6 +130,7 @@ class Job:
     seed_image: Any = None
     id: int = field(default_factory=lambda: next(_job_ids))
     started_t: float | None = None
+    queued: bool = False  # the worker was busy when it was fired
 
 
 def prompt_text(p: Any) -> str:
@@ -214,8 +215,10 @@ class Instrument:
         self.fires = 0
         self.takes: list = []  # TakeFiles of every take written
         self.failures = 0
-        self.latency_fire_to_start: list[float] = []
+        # (fire -> render start in s, whether it waited behind another take)
+        self.latency_fire_to_start: list[tuple[float, bool]] = []
         self._last_report_t = 0.0
+        self._battery = None
         self.worker = GenerationWorker(
             self._render, on_done=self._done, on_error=self._failed, on_start=self._started
         )
@@ -256,7 +259,8 @@ class Instrument:
         self._set_feedback(
             self.policy.frame(t, alpha=params.alpha, steps=params.steps, busy=self.worker.busy)
         )
-        if state.battery is not None:
+        if state.battery is not None and state.battery != self._battery:
+            self._battery = state.battery
             pct = state.battery.percent
             self.snap.battery = (
                 "?" if pct is None else f"{pct}%" + (" ⚡" if state.battery.charging else "")
@@ -301,6 +305,7 @@ class Instrument:
         if self.quit_requested.is_set():
             self.view.note(f"fire #{job.id} ignored: quitting")
             return
+        job.queued = self.worker.busy
         replaced = self.worker.submit(job)
         if replaced is not None:
             self.view.note(f"fire #{replaced.id} superseded by fire #{job.id} (latest wins)")
@@ -349,7 +354,7 @@ class Instrument:
     # -- worker thread ----------------------------------------------------------------
     def _started(self, job: Job) -> None:
         job.started_t = self.clock()
-        self.latency_fire_to_start.append(job.started_t - job.fired_t)
+        self.latency_fire_to_start.append((job.started_t - job.fired_t, job.queued))
         self._sync_worker()
 
     def _render(self, job: Job):

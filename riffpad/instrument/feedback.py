@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from riffpad.pad.output import Feedback, TriggerEffect
 
@@ -84,6 +84,7 @@ class FeedbackPolicy:
     error_pulse_s: float = 0.12  # on, off, on
     _done_at: float | None = None
     _error_at: float | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
 
     def done(self, now: float) -> None:
         self._done_at = now
@@ -122,11 +123,20 @@ class FeedbackPolicy:
             colour = scaled(colour, k)
         if self._done_at is not None and now - self._done_at < self.done_rumble_s:
             rumble = self.done_rumble
-        return Feedback(
-            lightbar=colour,
-            player_leds=step_leds(steps),
-            led_brightness=None,
-            rumble=rumble,
-            right_trigger=None,
-            left_trigger=trigger_resistance(steps) if self.trigger_feel else None,
-        )
+        leds = step_leds(steps)
+        trigger = steps if self.trigger_feel else None
+        # Called for every report: reuse the (validated, immutable) Feedback of the same look.
+        key = (colour, rumble, leds, trigger)
+        fb = self._cache.get(key)
+        if fb is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            fb = self._cache[key] = Feedback(
+                lightbar=colour,
+                player_leds=leds,
+                led_brightness=None,
+                rumble=rumble,
+                right_trigger=None,
+                left_trigger=trigger_resistance(steps) if self.trigger_feel else None,
+            )
+        return fb
