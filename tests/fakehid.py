@@ -23,68 +23,19 @@ reports when feature 0x09 or 0x20 is read (SDL's observation).
 from __future__ import annotations
 
 import itertools
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
+from reportgen import bt_full_report, bt_simple_report, usb_report
+
 from riffpad.pad import features
-from riffpad.pad.reports import CRC_SEED_INPUT, sign
 from riffpad.pad.state import PRODUCT_DUALSENSE, VENDOR_SONY, Transport
 
-# --- report builders (byte offsets from the reference, independent of the parser) ---------
+__all__ = ["FakeBackend", "FakeDevice", "FakePad", "bt_report", "bt_simple_report", "usb_report"]
 
-
-def common_block(
-    *,
-    lx=128,
-    ly=128,
-    rx=128,
-    ry=128,
-    l2=0,
-    r2=0,
-    seq=0,
-    buttons=0,
-    hat=8,
-    gyro=(0, 0, 0),
-    accel=(0, 0, 0),
-    timestamp=0,
-    touch=((False, 0, 0, 0), (False, 0, 0, 0)),
-    battery=(5, 0),
-) -> bytearray:
-    """The 63-byte block after the report ID (USB) / ID + 1 (Bluetooth)."""
-    b = bytearray(63)
-    b[0:7] = bytes((lx, ly, rx, ry, l2, r2, seq))
-    bits = (buttons & ~0xF) | (hat & 0xF)
-    b[7:10] = bits.to_bytes(3, "little")
-    struct.pack_into("<3h3hI", b, 15, *gyro, *accel, timestamp)
-    for i, (active, tid, x, y) in enumerate(touch):
-        contact = (tid & 0x7F) | (0 if active else 0x80)
-        b[32 + 4 * i : 36 + 4 * i] = bytes(
-            (contact, x & 0xFF, (x >> 8) & 0x0F | (y & 0x0F) << 4, (y >> 4) & 0xFF)
-        )
-    level, status = battery
-    b[52] = (level & 0x0F) | (status & 0x0F) << 4
-    return b
-
-
-def usb_report(**fields) -> bytes:
-    return bytes((0x01,)) + bytes(common_block(**fields))
-
-
-def bt_report(**fields) -> bytes:
-    body = bytes((0x31, 0x00)) + bytes(common_block(**fields)) + bytes(78 - 65)
-    return sign(body, CRC_SEED_INPUT)
-
-
-def bt_simple_report(*, lx=128, ly=128, rx=128, ry=128, l2=0, r2=0, buttons=0, hat=8) -> bytes:
-    bits = (buttons & ~0xF) | (hat & 0xF)
-    return bytes((0x01, lx, ly, rx, ry)) + (bits & 0x3FFFF).to_bytes(3, "little") + bytes((l2, r2))
-
-
-def report_for(transport: Transport, **fields) -> bytes:
-    return usb_report(**fields) if transport is Transport.USB else bt_report(**fields)
-
+# Report builders: hid-parse's tests/reportgen.py (written independently of the parser).
+bt_report = bt_full_report
 
 # --- pads and backend ------------------------------------------------------------------------
 

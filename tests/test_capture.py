@@ -208,3 +208,12 @@ def test_record_without_pad_fails_clearly(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["record", str(tmp_path / "x.jsonl")])
     assert result.exit_code == 1 and "no DualSense" in result.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_record_to_an_unwritable_place_fails_clearly(tmp_path, monkeypatch):
+    pad = FakePad(USB, reports=[usb_report()])
+    monkeypatch.setattr(devmod, "default_backend", lambda: FakeBackend(pad))
+    target = tmp_path / "missing-dir" / "x.jsonl"
+    result = CliRunner().invoke(main, ["record", str(target)])
+    assert result.exit_code == 1
+    assert f"cannot write {target}: No such file or directory" in result.output

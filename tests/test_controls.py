@@ -433,3 +433,91 @@ def test_outer_limit_lets_a_worn_stick_reach_the_ends():
     assert params_of(pad(rx=252)).alpha == 1.0
     assert params_of(pad(rx=3)).alpha == 0.0
     assert params_of(pad(rx=240)).alpha < 1.0
+
+
+# ---- the visible contract: monitor --json ------------------------------------------------
+
+
+def monitor_capture(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> Path:
+    import json
+
+    import calib_capture as cc
+
+    lines = cc.lines("usb")[:1]  # the header
+    for i, fields in enumerate(rows):
+        lines.append(json.dumps({"t": i * 0.004, "report": cc.usb(i, **fields).hex()}))
+    lines.extend(extra_lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def monitor_json(*args: str) -> tuple[int, list]:
+    import json
+
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    result = CliRunner().invoke(main, ["monitor", "--json", *args])
+    if result.exit_code:
+        return result.exit_code, [result.output]
+    return 0, [json.loads(line) for line in result.stdout.splitlines()]
+
+
+CROSS = int(Button.CROSS)
+
+
+def test_monitor_json_adds_params_and_events_where_they_happen(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no stray calibration
+    capture = monitor_capture(
+        tmp_path / "play.jsonl",
+        [
+            {},
+            {"r2": 255},
+            {"r2": 255, "buttons": CROSS},
+            {"r2": 0, "touch_x": 1919, "ry": 0},
+            {"ry": 0},  # finger lifted: base seed kept
+            {"rx": 255, "ly": 255, "l2": 255},
+        ],
+        extra_lines=('{"t": 1.0, "report": "0102"}',),  # refused: no params, no events
+    )
+    code, out = monitor_json("--replay", str(capture))
+    assert code == 0, out
+    assert [r.get("events") for r in out] == [[], ["fire"], ["promote"], [], [], [], None]
+    assert [r.get("params") for r in out] == [
+        {"alpha": 0.5, "seed": 0, "cfg": 9.0, "steps": 15},
+        {"alpha": 0.5, "seed": 0, "cfg": 9.0, "steps": 15},
+        {"alpha": 0.5, "seed": 0, "cfg": 9.0, "steps": 15},
+        {"alpha": 0.5, "seed": 1056, "cfg": 9.0, "steps": 15},  # base 1024 + nudge 32
+        {"alpha": 0.5, "seed": 1056, "cfg": 9.0, "steps": 15},
+        {"alpha": 1.0, "seed": 1024, "cfg": 3.0, "steps": 50},
+        None,
+    ]
+    assert out[-1] == {"rejected": "bad_length", "length": 2}
+    assert isinstance(out[0]["params"]["seed"], int) and isinstance(out[0]["params"]["cfg"], float)
+
+
+def test_monitor_mapping_and_calibration_options(tmp_path):
+    capture = monitor_capture(tmp_path / "c.jsonl", [{"rx": 140}, {"rx": 140, "l2": 200}])
+    cal = tmp_path / "cal.toml"
+    cal.write_text("[right_stick]\ncenter = [140, 128]\n[l2]\nrest = 0\nfull = 200\n")
+    code, out = monitor_json("--replay", str(capture), "--calibration", str(cal))
+    assert code == 0, out
+    assert [r["params"]["alpha"] for r in out] == [0.5, 0.5]  # the calibrated centre
+    assert out[1]["params"]["steps"] == 50  # full at the calibrated 200
+    midi = tmp_path / "midi.toml"
+    midi.write_text('resolution = "midi"\n[controls.right_stick_x]\nparam = "alpha"\n')
+    code, out = monitor_json("--replay", str(capture), "--mapping", str(midi))
+    assert code == 0, out
+    assert out[0]["params"]["alpha"] == 70 / 127  # 140 >> 1
+    assert out[1]["params"]["steps"] == 15  # unbound in this mapping
+
+
+def test_monitor_refuses_a_broken_mapping_before_reading(tmp_path):
+    capture = monitor_capture(tmp_path / "c.jsonl", [{}])
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[controls.right_stick_x]\nparam = "alpah"\n')
+    code, out = monitor_json("--replay", str(capture), "--mapping", str(bad))
+    assert code == 1
+    assert f"{bad}:2: unknown parameter" in out[0]
+    assert "alpha, nudge, cfg, steps, base_seed" in out[0]

@@ -10,7 +10,6 @@ from fakehid import (
     FakePad,
     bt_report,
     bt_simple_report,
-    report_for,
     usb_report,
 )
 
@@ -31,6 +30,7 @@ from riffpad.pad.state import (
     NEUTRAL,
     PRODUCT_DUALSENSE,
     PRODUCT_DUALSENSE_EDGE,
+    Battery,
     ReportKind,
     Transport,
 )
@@ -277,6 +277,36 @@ def test_reconnects_over_the_other_transport_preferring_the_same_pad(monkeypatch
     assert same_bt.writes, "the reader set the reconnected pad up (LED reset)"
 
 
+def test_reader_without_device_waits_for_a_pad_and_reports_permission_once(monkeypatch):
+    backend = FakeBackend()
+    reader = PadReader(backend=backend, poll_interval=0.5)
+    assert not reader.connected and reader.state == NEUTRAL
+    denied = FakePad(USB, permission_denied=True)
+    polls = []
+
+    def wait(timeout):
+        polls.append(timeout)
+        if len(polls) == 2:
+            backend.add(denied)
+        if len(polls) == 5:  # permissions fixed (udev rule installed, pad re-plugged)
+            backend.unplug(denied)
+            backend.add(FakePad(USB, reports=[usb_report(lx=9)]))
+
+    monkeypatch.setattr(reader._stop, "wait", wait)
+    events = []
+    for event in reader.events():
+        events.append(event)
+        if isinstance(event, ReportEvent):
+            break
+    assert [(type(e).__name__, getattr(e, "connected", None)) for e in events] == [
+        ("ConnectionEvent", False),  # reported once, not once per poll
+        ("ConnectionEvent", True),
+        ("ReportEvent", None),
+    ]
+    assert "riffpad udev install" in events[0].reason
+    assert polls == [0.5] * 5 and events[2].state.lx == 9
+
+
 def test_reconnect_falls_back_to_first_pad():
     usb = FakePad(USB, reports=[usb_report()], end="unplug")
     stranger = FakePad(BT, mac="a0:ab:51:77:77:77", reports=[bt_report(lx=77)])
@@ -295,13 +325,18 @@ def test_writes_only_when_feedback_changes():
     pad = FakePad(BT, reports=[bt_report(seq=i % 256) for i in range(n)], end="unplug")
     reader = PadReader(open_pad(backend=FakeBackend(pad)), reconnect=False)
     reader.set_feedback(Feedback(lightbar=(0, 0, 255)))
+    writes_before_change = None
     for _event in reader.events():
+        if reader.accepted == 599:
+            writes_before_change = len(pad.writes)
         if reader.accepted == 500:
             reader.set_feedback(Feedback(lightbar=(0, 0, 255)))  # equal: no write
         if reader.accepted == 600:
             reader.set_feedback(Feedback(lightbar=(255, 0, 0)))
     assert reader.accepted == n
-    # One LED reset at start, the first feedback, one change: 3 writes for 1000 reports.
+    # 599 reports with constant feedback: the LED reset at start and that feedback, once.
+    assert writes_before_change == 2
+    # Then one change: 3 writes for 1000 reports.
     assert len(pad.writes) == 3
     assert all(len(w) == 78 and w[0] == 0x31 for w in pad.writes)
     # Bluetooth output sequence number in the high nibble of byte 1, counting up.
@@ -321,7 +356,22 @@ def test_led_reset_is_sent_once_at_start():
     pad = FakePad(USB, reports=[usb_report()] * 50, end="unplug")
     reader = PadReader(open_pad(backend=FakeBackend(pad)), reconnect=False)
     _collect(reader)
-    assert len(pad.writes) == 1 and pad.writes[0][0] == 0x02
+    assert len(pad.writes) == 1
+    # Kernel dualsense_reset_leds: only valid_flag2 = LIGHTBAR_SETUP_CONTROL_ENABLE and
+    # lightbar_setup = LIGHT_OUT (USB bytes 39 and 42); no rumble, no colours.
+    report = pad.writes[0]
+    assert report[0] == 0x02
+    assert {i: b for i, b in enumerate(report) if b and i} == {39: 0x02, 42: 0x02}
+
+
+def test_rumble_uses_the_vibration_mode_the_firmware_wants():
+    for update, v2 in ((0x0214, False), (0x0215, True)):
+        pad = FakePad(USB, firmware=Firmware(0, 0, update))
+        open_pad(backend=FakeBackend(pad)).send_feedback(Feedback(rumble=(200, 100)))
+        report = pad.writes[-1]
+        assert (report[3], report[4]) == (100, 200)  # motor right (weak), left (strong)
+        assert bool(report[39] & 0x04) is v2  # valid_flag2 COMPATIBLE_VIBRATION2
+        assert bool(report[1] & 0x01) is not v2  # valid_flag0 COMPATIBLE_VIBRATION
 
 
 def test_thread_mode_with_callback_and_stop():
@@ -374,9 +424,11 @@ def fake_backend(monkeypatch):
 
 
 def test_devices_json_lists_every_pad(fake_backend):
-    fake_backend.add(FakePad(USB, mac="a0:ab:51:00:00:01", reports=[usb_report(battery=(8, 1))]))
+    fake_backend.add(
+        FakePad(USB, mac="a0:ab:51:00:00:01", reports=[usb_report(battery=Battery(8, 1))])
+    )
     bt = FakePad(BT, mac="a0:ab:51:00:00:02", firmware=Firmware(0x615, 0x0110002A, 0x0221))
-    bt.push(bt_report(battery=(3, 0)))
+    bt.push(bt_report(battery=Battery(3, 0)))
     fake_backend.add(bt)
     result = CliRunner().invoke(main, ["devices", "--json"])
     assert result.exit_code == 0, result.output
@@ -392,6 +444,7 @@ def test_devices_json_lists_every_pad(fake_backend):
         "update_version": "2.33",
     }
     assert pads[1]["model"] == "DualSense" and pads[1]["error"] is None
+    assert bt.writes == [] and bt.feature_requests == [0x09, 0x20, 0x05]  # read-only
 
 
 def test_devices_text_and_permission_row(fake_backend):
@@ -417,11 +470,3 @@ def test_fake_device_refuses_blocking_read():
     handle.open_path(pad.path)
     with pytest.raises(AssertionError):
         handle.read(64)
-
-
-def test_report_for_matches_parser():
-    from riffpad.pad.reports import parse_input
-
-    for t in (USB, BT):
-        state = parse_input(report_for(t, lx=3, hat=2, gyro=(1, -2, 3)), t)
-        assert (state.lx, state.dpad.value, state.gyro) == (3, "e", (1, -2, 3))

@@ -5,7 +5,7 @@ import pytest
 
 from riffpad.pad import features
 from riffpad.pad.features import FeatureError, Firmware
-from riffpad.pad.state import PRODUCT_DUALSENSE, PRODUCT_DUALSENSE_EDGE, Transport
+from riffpad.pad.state import Transport
 
 BT, USB = Transport.BLUETOOTH, Transport.USB
 
@@ -97,11 +97,3 @@ def test_zero_range_calibration_falls_back_like_kernel():
     cal = features.parse_calibration(features.calibration_report((0,) * 17, USB), USB)
     assert all((c.bias, c.numer, c.denom) == (0, 2048 * 1024, 0x7FFF) for c in cal.gyro)
     assert all((c.bias, c.numer, c.denom) == (0, 4 * 8192, 0x7FFF) for c in cal.accel)
-
-
-def test_vibration_v2_choice():
-    old, new = Firmware(0, 0, 0x0214), Firmware(0, 0, 0x0215)
-    assert not features.uses_vibration_v2(PRODUCT_DUALSENSE, old)
-    assert features.uses_vibration_v2(PRODUCT_DUALSENSE, new)
-    assert features.uses_vibration_v2(PRODUCT_DUALSENSE_EDGE, old)
-    assert features.uses_vibration_v2(PRODUCT_DUALSENSE, None)

@@ -10,7 +10,7 @@ from riffpad.commands import monitor as monmod
 from riffpad.pad import device as devmod
 from riffpad.pad.capture import replay_device
 from riffpad.pad.device import PadReader
-from riffpad.pad.state import Button, Transport
+from riffpad.pad.state import Battery, Button, Transport
 
 DATA = Path(__file__).parent / "data"
 IDLE_TOUCH = (
@@ -137,6 +137,7 @@ def test_monitor_live_json_from_a_pad_through_disconnect(monkeypatch):
     ]
     assert "pad disconnected" in result.stderr
     assert backend.enumerations > 1  # it polled for the pad to come back
+    assert pad.writes == []  # monitoring is passive
 
 
 def test_monitor_live_view_renders_counts():
@@ -154,7 +155,7 @@ def test_live_view_render_shows_state():
 
     pad = FakePad(
         Transport.BLUETOOTH,
-        reports=[bt_report(lx=42, buttons=Button.L3, hat=2, battery=(3, 1))],
+        reports=[bt_report(lx=42, buttons=Button.L3, hat=2, battery=Battery(3, 1))],
         end="unplug",
     )
     reader = PadReader(devmod.open_pad(backend=FakeBackend(pad)), reconnect=False)

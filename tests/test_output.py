@@ -223,3 +223,15 @@ def test_audio_fields_never_enabled_or_written(fb, transport, v2, fade, seq):
         assert len(r) == 78 and r[50:74] == bytes(24) and crc_ok(r)
     else:
         assert len(r) == 48
+
+
+@settings(max_examples=100, deadline=None)
+@given(fb=FEEDBACKS, seq=st.integers(0, 15))
+def test_bt_crc_matches_pydualsense_table_crc(fb, seq):
+    # pydualsense's own CRC (a pre-seeded table over 74 bytes) as an independent check.
+    try:
+        from pydualsense.checksum import compute
+    except OSError as exc:  # the package __init__ loads the system hidapi library
+        pytest.skip(f"pydualsense needs the system library libhidapi-hidraw0: {exc}")
+    r = build_output_report(fb, BT, seq=seq, vibration_v2=True)
+    assert compute(list(r)) == int.from_bytes(r[74:], "little")

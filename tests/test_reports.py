@@ -1,6 +1,9 @@
 """Input report parsing: golden vectors from the reference (§10), rejections, CRC."""
 
+import functools
+import os
 import zlib
+from unittest import mock
 
 import pytest
 import reportgen
@@ -289,6 +292,7 @@ def test_crc_known_vectors():
 
 def test_crc32_ok_and_sign():
     assert crc32_ok(GOLDEN_BT, 0xA1)
+    assert crc32_ok(list(GOLDEN_BT), 0xA1) and crc32_ok(memoryview(GOLDEN_BT), 0xA1)
     assert not crc32_ok(GOLDEN_BT, 0xA2)  # right bytes, wrong seed
     assert not crc32_ok(b"\x00\x01\x02", 0xA1)  # too short to hold a CRC
     signed = sign(bytes(20), CRC_SEED_FEATURE_OUT)
@@ -534,3 +538,103 @@ def test_fast_constructor_falls_back_when_the_fields_differ():
     # a contract with a field the parser does not know: the plain constructor is used
     assert reports._fast_constructor(TouchPoint, ("active", "id", "x")) is TouchPoint
     assert reports._fast_constructor(Battery, ("level", "status")) is not Battery
+
+
+# --- Cross-check against a second independent builder: hid-tools' PS5 emulator -------------
+# hid-tools 0.12 (what the kernel's HID selftests use) builds reports from the pad's own
+# report descriptor. Its import needs the system libevdev2 and PyPI pyudev + libevdev;
+# creating an emulated device opens /dev/uhid, which we point at /dev/null: only
+# create_report() is used, no device is ever created in the kernel.
+
+
+@functools.cache
+def _hidtools_pad(transport: Transport):
+    """One emulated pad per transport (building one parses its descriptor: slow)."""
+    try:
+        import hidtools.uhid
+        from hidtools.device import sony_gamepad
+    except (ImportError, OSError) as exc:
+        pytest.skip(f"hid-tools 0.12 (+ pyudev, libevdev, system libevdev2) unavailable: {exc}")
+    real_open = os.open
+
+    def open_null_for_uhid(path, flags, *args):
+        if path == "/dev/uhid":
+            return real_open(os.devnull, os.O_RDWR)
+        return real_open(path, flags, *args)
+
+    cls = (
+        sony_gamepad.PS5ControllerUSB
+        if transport is Transport.USB
+        else sony_gamepad.PS5ControllerBluetooth
+    )
+    with mock.patch.object(hidtools.uhid.os, "open", open_null_for_uhid):
+        pad = cls()
+    return pad, sony_gamepad.PSTouchPoint
+
+
+# hid-tools button numbers 1..12 (its buttons_map: BTN_WEST, BTN_SOUTH, ...).
+_HIDTOOLS_BUTTONS = {
+    1: Button.SQUARE,
+    2: Button.CROSS,
+    3: Button.CIRCLE,
+    4: Button.TRIANGLE,
+    5: Button.L1,
+    6: Button.R1,
+    7: Button.L2,
+    8: Button.R2,
+    9: Button.CREATE,
+    10: Button.OPTIONS,
+    11: Button.L3,
+    12: Button.R3,
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    transport=st.sampled_from([Transport.USB, Transport.BLUETOOTH]),
+    sticks=st.tuples(u8, u8, u8, u8),
+    hat=st.integers(0, 8),
+    pressed=st.sets(st.integers(1, 12)),
+    fingers=st.lists(
+        st.tuples(st.integers(0, 127), st.integers(0, 1919), st.integers(0, 1079)),
+        max_size=2,
+        unique_by=lambda f: f[0],
+    ),
+    accel=st.tuples(*[st.integers(-30000, 30000)] * 3),
+    gyro=st.tuples(*[st.integers(-30000, 30000)] * 3),
+    capacity=st.integers(0, 100),
+    full=st.booleans(),
+)
+def test_matches_hid_tools_emulator(
+    transport, sticks, hat, pressed, fingers, accel, gyro, capacity, full
+):
+    pad, touch_point = _hidtools_pad(transport)
+    pad.touch_report = pad.last_touch_report = None  # no finger carried over
+    pad.battery.capacity = capacity
+    pad.battery.full = full
+    report = pad.create_report(
+        left=sticks[:2],
+        right=sticks[2:],
+        hat_switch=hat,
+        buttons={b: b in pressed for b in range(1, 13)},
+        touch=[touch_point(*f) for f in fingers] or None,
+        accel=accel,
+        gyro=gyro,
+    )
+    s = parse_input(report, transport)
+    assert isinstance(s, PadState), s
+    assert (s.lx, s.ly, s.rx, s.ry) == sticks
+    assert s.hat == hat
+    assert s.buttons == sum(int(_HIDTOOLS_BUTTONS[b]) for b in pressed)
+    # hid-tools stores physical units and writes them back as raw values through its
+    # calibration; compare with the raw values it wrote.
+    a, g = pad.accelerometer, pad.gyroscope
+    assert s.accel == (a.raw_x, a.raw_y, a.raw_z)
+    assert s.gyro == (g.raw_x, g.raw_y, g.raw_z)
+    assert {(t.id, t.x, t.y) for t in s.touch if t.active} == set(fingers)
+    assert sum(t.active for t in s.touch) == len(fingers)
+    if full:
+        assert s.battery == Battery(level=10, status=2)
+    else:
+        # hid-tools' emulated cable is always connected: "charging"
+        assert s.battery == Battery(level=capacity // 10, status=1)

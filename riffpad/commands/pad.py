@@ -153,7 +153,12 @@ def record(file: str, path: str | None, seconds: float | None) -> None:
     timer = threading.Timer(seconds, reader.stop) if seconds else None
     click.echo(f"recording {dev.info.model} over {dev.transport.value} to {file}", err=True)
     start = None
-    with CaptureWriter(file, header) as writer:
+    try:
+        writer = CaptureWriter(file, header)
+    except OSError as err:
+        dev.close()
+        raise click.ClickException(f"cannot write {file}: {err.strerror or err}") from err
+    with writer:
         if timer:
             timer.start()
         try:

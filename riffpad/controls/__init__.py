@@ -8,7 +8,7 @@ from riffpad.controls.calibration import (
     load_calibration,
     save_calibration,
 )
-from riffpad.controls.core import Controls, Params
+from riffpad.controls.core import Controls, Params, monitor_extra
 from riffpad.controls.mapping import EVENTS, PARAMS, Mapping, MappingError, load_mapping
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "TriggerCal",
     "load_calibration",
     "load_mapping",
+    "monitor_extra",
     "save_calibration",
 ]

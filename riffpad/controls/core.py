@@ -244,3 +244,19 @@ class Controls:
         }[b.control]
         v = midi_quantise(raw)
         return midi_value(spec, 127 - v if b.invert else v)
+
+
+def monitor_extra(mapping=None, calibration=None, serial: str | None = None):
+    """The hook ``riffpad monitor --json`` calls per accepted report: (state, t) ->
+    ``{"params": {...}, "events": [...]}``. Loads (and so validates) both files now;
+    raises MappingError / CalibrationError (ValueError) naming file and line."""
+    from riffpad.controls.calibration import load_calibration
+    from riffpad.controls.mapping import load_mapping
+
+    controls = Controls(load_mapping(mapping), load_calibration(serial, calibration))
+
+    def extra(state: PadState, t: float) -> dict:
+        params, events = controls.update(state, t)
+        return {"params": params.as_dict(), "events": events}
+
+    return extra

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from riffpad.pad import features
 from riffpad.pad.features import Calibration, FeatureError, Firmware
-from riffpad.pad.output import Feedback, build_output_report
+from riffpad.pad.output import Feedback, build_output_report, uses_vibration_v2
 from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import (
     NEUTRAL,
@@ -39,9 +39,10 @@ USB_HID_INTERFACE = 3  # interfaces 0-2 are USB audio
 READ_SIZE = 78  # the largest input report (Bluetooth 0x31)
 
 PERMISSION_HINT = (
-    "install riffpad's udev rules with `sudo riffpad udev install` (then re-plug the pad or "
-    "reconnect it over Bluetooth); over SSH or in a service, where the seat-based rule does "
-    "not apply, use the group rule instead (see README, 'Permissions')"
+    'install riffpad\'s udev rules with `sudo "$(command -v riffpad)" udev install`, then '
+    "re-plug the pad (or reconnect it over Bluetooth); over SSH or in a service, where the "
+    "seat-based rule does not apply, use `riffpad udev install --group NAME` and join that "
+    "group (README: Permissions)"
 )
 
 
@@ -229,7 +230,8 @@ class PadDevice:
 
     @property
     def vibration_v2(self) -> bool:
-        return features.uses_vibration_v2(self.info.product_id, self._firmware)
+        fw = self._firmware
+        return uses_vibration_v2(self.info.product_id, fw.update_version if fw else None)
 
     # --- input ---------------------------------------------------------------------------
 
@@ -274,7 +276,7 @@ class PadDevice:
     def reset_leds(self) -> None:
         """Kernel dualsense_reset_leds: end the Bluetooth start-up lightbar animation so the
         lightbar can be programmed (harmless over USB)."""
-        self._write(Feedback(), fade_out_lightbar=True)
+        self._write(Feedback(rumble=None), fade_out_lightbar=True)  # nothing else touched
 
     def send_feedback(self, fb: Feedback) -> bool:
         """Write ``fb`` unless it is what was written last. True if a report was written."""
@@ -490,7 +492,7 @@ class PadReader:
         """One enumeration attempt; sleeps ``poll_interval`` (interruptibly) on failure."""
         try:
             dev = open_pad(self._path, self._backend, serial=self._last_serial)
-        except PadError as err:
+        except (PadError, OSError) as err:
             message = str(err)
             event = None
             if message != self._open_error and not isinstance(err, PadNotFound):

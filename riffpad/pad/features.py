@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from riffpad.pad.reports import CRC_SEED_FEATURE_IN, crc32_ok, sign
-from riffpad.pad.state import PRODUCT_DUALSENSE_EDGE, Transport
+from riffpad.pad.state import Transport
 
 CALIBRATION_ID = 0x05
 PAIRING_ID = 0x09
@@ -27,8 +27,6 @@ ACC_RES_PER_G = 8192  # kernel DS_ACC_RES_PER_G
 _S16_MAX = 0x7FFF
 _GYRO_RANGE = 2048 * GYRO_RES_PER_DEG_S
 _ACC_RANGE = 4 * ACC_RES_PER_G
-# update_version from which the kernel uses COMPATIBLE_VIBRATION2 (DS_FEATURE_VERSION(2, 21)).
-VIBRATION_V2_MIN_UPDATE = 0x0215
 
 
 class FeatureError(ValueError):
@@ -104,16 +102,6 @@ def parse_firmware(data: bytes, transport: Transport) -> Firmware:
 def firmware_report(fw: Firmware, transport: Transport) -> bytes:
     body = _FIRMWARE.pack(fw.hw_version, fw.fw_version, fw.update_version)[1:]
     return _frame(FIRMWARE_ID, body, transport)
-
-
-def uses_vibration_v2(product_id: int, fw: Firmware | None) -> bool:
-    """The kernel's choice (dualsense_get_firmware_info): always on the Edge, else from 2.21.
-
-    With no firmware reply we follow SDL, which treats unknown firmware as new.
-    """
-    if product_id == PRODUCT_DUALSENSE_EDGE or fw is None:
-        return True
-    return fw.update_version >= VIBRATION_V2_MIN_UPDATE
 
 
 # --- 0x05 calibration --------------------------------------------------------------------

@@ -87,12 +87,13 @@ def crc32(data: bytes, seed: int) -> int:
 
 def crc32_ok(data: bytes | bytearray, seed: int) -> bool:
     """True when the last 4 bytes of ``data`` are the little-endian CRC of the rest."""
+    if not isinstance(data, (bytes, bytearray)):
+        data = bytes(data)  # memoryview, or hidapi's list of ints
     n = len(data)
     if n < 4:
         return False
-    return zlib.crc32(memoryview(data)[: n - 4], _SEED_STATE[seed & 0xFF]) == int.from_bytes(
-        data[n - 4 :], "little"
-    )
+    stored = int.from_bytes(data[n - 4 :], "little")
+    return zlib.crc32(memoryview(data)[: n - 4], _SEED_STATE[seed & 0xFF]) == stored
 
 
 def sign(data: bytes | bytearray, seed: int) -> bytes:
@@ -150,6 +151,7 @@ _unpack_simple = _SIMPLE.unpack_from
 _crc = zlib.crc32
 _BT_CRC_START = _SEED_STATE[CRC_SEED_INPUT]
 _BT_CRC_AT = BT_FULL_SIZE - 4
+_unpack_crc = struct.Struct("<I").unpack_from
 
 
 def _fast_constructor(cls, names: tuple[str, ...]):
@@ -204,6 +206,8 @@ _BATTERY = tuple(Battery(level=b & 0x0F, status=b >> 4) for b in range(256))
 _POINT_CACHE: dict[int, TouchPoint] = {}
 _PAIR_CACHE: dict[int, tuple[TouchPoint, TouchPoint]] = {}
 _CACHE_MAX = 4096  # a moving finger makes new entries; clearing bounds the memory
+# Shared by reader threads without a lock: single dict operations are atomic and the cached
+# values are immutable, so a race costs at most a recomputation.
 
 
 def _touch_point(word: int) -> TouchPoint:
@@ -332,7 +336,7 @@ def parse_input(data, transport: Transport) -> PadState | Rejected:
             return Rejected(BAD_LENGTH, n)
         if usb:
             return Rejected(WRONG_TRANSPORT, n)
-        if _crc(data[:_BT_CRC_AT], _BT_CRC_START) != int.from_bytes(data[_BT_CRC_AT:], "little"):
+        if _crc(data[:_BT_CRC_AT], _BT_CRC_START) != _unpack_crc(data, _BT_CRC_AT)[0]:
             return Rejected(BAD_CRC, n)
         return _common(data, 2, ReportKind.BT_FULL)
     return Rejected(UNKNOWN_ID, n)

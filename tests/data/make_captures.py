@@ -16,7 +16,7 @@ from fakehid import bt_report, bt_simple_report, usb_report  # noqa: E402
 
 from riffpad.pad import features  # noqa: E402
 from riffpad.pad.capture import CaptureWriter, make_header  # noqa: E402
-from riffpad.pad.state import Button, Transport  # noqa: E402
+from riffpad.pad.state import Battery, Button, TouchPoint, Transport  # noqa: E402
 
 USB, BT = Transport.USB, Transport.BLUETOOTH
 MAC = "a0:ab:51:5e:c0:01"
@@ -41,10 +41,10 @@ def usb_short():
         usb_report(seq=2, rx=200, ry=60, l2=128, r2=255, buttons=Button.R2 | Button.L1, hat=3),
         usb_report(
             seq=3,
-            touch=((True, 5, 1919, 1079), (False, 4, 0, 0)),
+            touch=(TouchPoint(True, 5, 1919, 1079), TouchPoint(False, 4, 0, 0)),
             gyro=(1, -2, 3),
             accel=(-8192, 0, 8192),
-            battery=(8, 1),
+            battery=Battery(8, 1),
         ),
         usb_report(seq=4, buttons=Button.PS | Button.MUTE | Button.TOUCHPAD, hat=8),
     ]
@@ -57,8 +57,10 @@ def bt_short():
     reports = [
         bt_simple_report(lx=10, r2=200, buttons=Button.TRIANGLE | Button.PS, hat=6),
         bt_simple_report(lx=11),
-        bt_report(seq=7, lx=12, touch=((True, 1, 960, 540), (True, 2, 100, 200))),
-        bt_report(seq=8, ly=1, gyro=(-32768, 32767, 0), battery=(10, 2)),
+        bt_report(
+            seq=7, lx=12, touch=(TouchPoint(True, 1, 960, 540), TouchPoint(True, 2, 100, 200))
+        ),
+        bt_report(seq=8, ly=1, gyro=(-32768, 32767, 0), battery=Battery(10, 2)),
     ]
     with CaptureWriter(HERE / "bt_short.jsonl", headers(BT)) as w:
         for i, r in enumerate(reports):
