@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from reportgen import NO_TOUCH, bt_full_report, usb_report
 
 from riffpad.controls import Controls, load_calibration, load_mapping
 from riffpad.instrument.app import Options, build, run
@@ -17,8 +18,7 @@ from riffpad.instrument.feedback import SANE, WHITE
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.reports import crc32_ok, parse_input
-from riffpad.pad.state import Transport
-from tests.fakehid import report_for
+from riffpad.pad.state import TouchPoint, Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = 0.004  # 250 reports/s, as a DualSense over USB
@@ -28,6 +28,10 @@ DT = 0.004  # 250 reports/s, as a DualSense over USB
 def no_user_config(tmp_path, monkeypatch):
     # Calibration and config come from the user's config dir: keep tests off the real one.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def report_for(transport, **fields):
+    return usb_report(**fields) if transport is Transport.USB else bt_full_report(**fields)
 
 
 def pad_script(segments):
@@ -47,7 +51,7 @@ def write_capture(path, script, transport=Transport.BLUETOOTH):
     return path
 
 
-TOUCH = ((True, 1, 480, 500), (False, 0, 0, 0))
+TOUCH = (TouchPoint(True, 1, 480, 500), NO_TOUCH)
 IDLE = dict(rx=0, ly=128, l2=0, r2=0, touch=TOUCH)
 FIRE = dict(IDLE, r2=255)
 MOVED = dict(rx=255, ly=0, l2=200, r2=0, touch=TOUCH)
@@ -299,7 +303,7 @@ def usb(**fields):
 
 
 def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
-    from tests.fakehid import FakeBackend, FakePad
+    from fakehid import FakeBackend, FakePad
 
     mac = "a0:ab:51:00:00:09"
     pad = FakePad(Transport.USB, mac=mac, reports=[usb(**IDLE)] * 5 + [usb(**FIRE)] * 3)
@@ -331,7 +335,7 @@ def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
 
 
 def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path):
-    from tests.fakehid import FakeBackend, FakePad
+    from fakehid import FakeBackend, FakePad
 
     pad = FakePad(Transport.USB, reports=[usb(**IDLE)] * 3 + [usb(**FIRE)] * 3)
     backend = FakeBackend(pad)
