@@ -355,3 +355,111 @@ def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path
     assert decode(pad.writes[-1].hex())[0] == SANE.lightbar
     names = [p.name for p in (tmp_path / "watched").iterdir()]
     assert len(names) == 3 and not any(n.startswith(".") for n in names)
+
+
+SIGINT_SCRIPT = r"""
+import sys, time, threading
+from pathlib import Path
+import numpy as np
+from PIL import Image
+from fakehid import FakeBackend, FakePad
+from reportgen import usb_report
+from riffpad.instrument import app
+from riffpad.instrument.takes import TakeWriter
+from riffpad.pad.state import Transport
+
+out, feedback, slow_write = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
+t0 = time.monotonic()
+
+def source(pad):  # a live pad at 250 reports/s: R2 pressed from 0.3 s to 0.4 s
+    time.sleep(0.004)
+    t = time.monotonic() - t0
+    return usb_report(r2=255 if 0.3 < t < 0.4 else 0)
+
+class Take:
+    def __init__(self, request):
+        self.image, self.sample_rate = Image.new("RGB", (64, 64)), 44100
+        self.audio = np.zeros(44100 * 4, np.float32)
+        self.params, self.timings, self.lineage = dict(request), {}, dict(request)
+
+class Engine:
+    def render(self, request):
+        print("render-start", flush=True)
+        time.sleep(0.0 if slow_write else 1.0)
+        return Take(request)
+
+if slow_write:
+    def write_file(fd, data):
+        import os
+        view = memoryview(data)
+        print("writing", flush=True)
+        while view:
+            view = view[os.write(fd, view[:2048]):]
+            time.sleep(0.01)
+    TakeWriter.write_file = staticmethod(write_file)
+
+opts = app.Options(out=out, capture_output=feedback, no_audio=True, live=False, engine=Engine(),
+                   make_request=lambda job: {"seed": job.params.seed},
+                   backend=FakeBackend(FakePad(Transport.USB, source=source)))
+sys.exit(app.run(opts))
+"""
+
+
+def _start_instrument(tmp_path, mode):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SIGINT_SCRIPT,
+            str(tmp_path / "w"),
+            str(tmp_path / "fb.jsonl"),
+            mode,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _read_until(proc, marker):
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError("".join(lines))
+
+
+def test_ctrl_c_finishes_the_take_restores_the_pad_and_exits_0(tmp_path):
+    import signal
+
+    proc = _start_instrument(tmp_path, "normal")
+    _read_until(proc, "render-start")
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, rest
+    assert "finishing the take" in rest
+    files = sorted(p.name for p in (tmp_path / "w").iterdir())
+    assert len(files) == 3 and not any(f.startswith(".") for f in files)
+    last = json.loads((tmp_path / "fb.jsonl").read_text().splitlines()[-1])
+    bar, rumble, leds = decode(last["report"])
+    assert bar == SANE.lightbar and rumble == (0, 0) and leds == 0
+
+
+def test_second_ctrl_c_quits_at_once_without_partial_files(tmp_path):
+    import signal
+
+    proc = _start_instrument(tmp_path, "slow")
+    _read_until(proc, "writing")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert list((tmp_path / "w").iterdir()) == []  # no take, no temporaries

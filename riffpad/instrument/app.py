@@ -46,6 +46,10 @@ class WriteLog:
         self._lock = threading.Lock()
         self.count = 0
         self.last_t: float | None = None
+        # While the instrument shuts down, the reader's close of a handle is deferred so the
+        # pad can still be restored (written to) once the reader thread has stopped.
+        self.hold_closes = False
+        self.deferred: list[RecordingHandle] = []
 
     def record(self, data: bytes) -> None:
         now = self._clock()
@@ -89,11 +93,16 @@ class RecordingHandle:
 
     def close(self) -> None:
         self.close_requested.set()
-        if not self.hold_open:
+        if self.hold_open or self._writes.hold_closes:
+            self._writes.deferred.append(self)
+        else:
             self._h.close()
 
     def really_close(self) -> None:
-        self._h.close()
+        try:
+            self._h.close()
+        except Exception as e:  # already gone
+            log.debug("close: %s", e)
 
 
 class RecordingBackend:
@@ -208,6 +217,7 @@ class Instrument:
         self.policy = policy or FeedbackPolicy(prompts[0].colour, prompts[1].colour)
         self.params = None
         self.wanted = None  # the Feedback last asked of the reader
+        self._restoring = False
         self._held_device = None
         self._reader_finished = threading.Event()
         self.quit_requested = threading.Event()
@@ -405,6 +415,8 @@ class Instrument:
         self._set_feedback(self.policy.frame(self.clock(), alpha=p.alpha, steps=p.steps, busy=busy))
 
     def _set_feedback(self, fb) -> None:
+        if self._restoring:
+            return
         self.wanted = fb
         self.reader.set_feedback(fb)
 
@@ -466,8 +478,10 @@ class Instrument:
 
     def run(self) -> int:
         """Play until quit (or the replay's end); finish work, restore the pad. Exit code."""
-        thread = threading.Thread(target=self._read_pad, name="pad-reader", daemon=True)
-        thread.start()
+        self._reader_thread = threading.Thread(
+            target=self._read_pad, name="pad-reader", daemon=True
+        )
+        self._reader_thread.start()
         try:
             while not self.quit_requested.is_set():
                 if self._reader_finished.is_set():  # a replay ended (live readers reconnect)
@@ -524,21 +538,26 @@ class Instrument:
         self._held_device = device
 
     def restore_pad(self) -> None:
-        """Lightbar blue, rumble off, triggers off, LEDs off: how the kernel leaves a pad."""
-        if self._reader_finished.is_set():
-            if self.held_device is not None:
-                self.held_device.send_feedback(SANE)
-        else:
-            before = self.writes.count
-            self.reader.set_feedback(SANE)
-            deadline = time.monotonic() + 0.5
-            while self.writes.count == before and time.monotonic() < deadline:
-                if not getattr(self.reader, "connected", True):
-                    break
-                time.sleep(0.005)
-            self.reader.stop()
-        if self.held_handle is not None:
-            self.held_handle.really_close()
+        """Lightbar blue, rumble off, triggers off, LEDs off: how the kernel leaves a pad.
+
+        The reader is stopped first (its close deferred), so the pad is written from this
+        thread alone and nothing the reader loop computes can overwrite the final state.
+        """
+        self._restoring = True
+        device = self._held_device or getattr(self.reader, "device", None)
+        self.writes.hold_closes = True
+        self.reader.stop()
+        thread = getattr(self, "_reader_thread", None)
+        if thread is not None:
+            thread.join(2.0)
+        if device is not None:
+            try:
+                device.send_feedback(SANE)
+            except Exception as e:  # unplugged right now: nothing to restore
+                self.view.note(f"could not restore the pad: {e}", logging.WARNING)
+        for handle in dict.fromkeys([*self.writes.deferred, self.held_handle]):
+            if handle is not None:
+                handle.really_close()
         if self.player is not None:
             self.player.close()
         self.writes.close()
