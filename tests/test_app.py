@@ -463,3 +463,121 @@ def test_second_ctrl_c_quits_at_once_without_partial_files(tmp_path):
     proc.communicate(timeout=10)
     assert proc.returncode == 130
     assert list((tmp_path / "w").iterdir()) == []  # no take, no temporaries
+
+
+# --- status view, prompt banks, config, command line ---------------------------------------
+
+
+def test_status_view_shows_everything_the_issue_lists():
+    import io
+
+    from rich.console import Console
+
+    from riffpad.instrument.status import render
+
+    s = Snapshot(prompt_a="jazz piano", prompt_b="dub bass", alpha=0.25, seed=40, base_seed=42)
+    s.nudge, s.cfg, s.steps, s.worker, s.pending, s.superseded = -2, 7.5, 30, "generating", 1, 2
+    s.last_take, s.last_take_s, s.device, s.pad, s.connected = "20260101-1", 3.25, "cpu", "x", 1
+    s.battery, s.reports_per_s, s.skipped = "55%", 250, 3
+    buf = io.StringIO()
+    Console(file=buf, width=120).print(render(s))
+    text = buf.getvalue()
+    for needle in ("jazz piano", "dub bass", "0.25", "40", "7.5 / 30", "generating", "+1 waiting",
+                   "2 superseded", "20260101-1", "3.25 s", "cpu", "55%", "250 reports/s",
+                   "skipped 3"):  # fmt: skip
+        assert needle in text, needle
+
+
+def test_status_is_plain_lines_when_not_a_tty(tmp_path):
+    import io
+
+    buf = io.StringIO()  # not a TTY
+    view = StatusView(Snapshot(), stream=buf)
+    assert not view.live_enabled
+    with view:
+        view.note("take 1 saved")
+    assert buf.getvalue() == "riffpad: take 1 saved\n"
+
+
+def test_prompt_banks_toml_and_text(tmp_path):
+    from riffpad.instrument.prompts import PromptFileError, load_prompts, resolve_prompts
+
+    toml = tmp_path / "bank.toml"
+    toml.write_text('[[prompt]]\ntext = "jazz piano"\ncolour = "#ff0000"\n\n'
+                    '[[prompt]]\ntext = "dub bass"\n')  # fmt: skip
+    bank = load_prompts(toml)
+    assert [p.text for p in bank] == ["jazz piano", "dub bass"]
+    assert bank[0].colour == (255, 0, 0)
+    text = tmp_path / "bank.txt"
+    text.write_text("# mine\nchurch bells\n\nfunk guitar\nlofi beat\n")
+    assert [p.text for p in load_prompts(text)] == ["church bells", "funk guitar", "lofi beat"]
+    assert [p.text for p in resolve_prompts(None, "techno", text)][:2] == ["church bells", "techno"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[prompt]]\ntext = "a"\n[[prompt]\n')
+    with pytest.raises(PromptFileError, match=r"bad\.toml:3"):
+        load_prompts(bad)
+    one = tmp_path / "one.txt"
+    one.write_text("only one\n")
+    with pytest.raises(PromptFileError, match="at least two"):
+        load_prompts(one)
+
+
+def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import riffpad.instrument.app as app_module
+    from riffpad.cli import main
+
+    seen = {}
+    monkeypatch.setattr(app_module, "run", lambda opts: seen.setdefault("opts", opts) and 0)
+    conf = tmp_path / "config" / "riffpad" / "config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('prompt_a = "church bells"\nout = "elsewhere"\ntrigger_feel = true\n')
+    r = CliRunner().invoke(main, ["--out", "here", "--no-audio", "--audio-device", "3"])
+    assert r.exit_code == 0, r.output
+    opts = seen["opts"]
+    assert opts.prompt_a == "church bells" and opts.trigger_feel is True
+    assert opts.out == "here" and opts.no_audio is True and opts.audio_device == 3
+    conf.write_text("volume = 11\n")
+    r = CliRunner().invoke(main, [])
+    assert r.exit_code != 0 and "unknown key 'volume'" in r.output
+
+
+def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--no-audio",
+            "--out",
+            str(tmp_path / "w"),
+            "--device",
+            "/dev/hidraw-does-not-exist",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "riffpad:" in r.stderr and "hidraw-does-not-exist" in r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--replay",
+            str(tmp_path / "nope.jsonl"),
+            "--out",
+            str(tmp_path / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "nope.jsonl" in r.stderr
