@@ -581,3 +581,30 @@ def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "nope.jsonl" in r.stderr
+
+
+def test_cross_promotes_the_blend_and_dpad_walks_prompt_b(tmp_path, monkeypatch):
+    from riffpad.pad.state import Button
+
+    bank = tmp_path / "bank.txt"
+    bank.write_text("jazz piano\ndub bass\nchurch bells\nfunk guitar\n")
+    cross = dict(MOVED2, buttons=int(Button.CROSS))
+    right = dict(MOVED2, hat=2)  # D-pad east
+    script = pad_script(
+        [
+            (0.1, MOVED2),
+            (0.06, cross),
+            (0.06, MOVED2),
+            (0.06, right),
+            (0.06, MOVED2),
+            (0.06, MOVED2_FIRE),
+            (0.3, MOVED2),
+        ]
+    )
+    code, inst, metas, _, _ = replay(tmp_path, script, FakeEngine(delay=0.01), prompts=str(bank))
+    assert code == 0 and len(metas) == 1
+    # Promote: A = the blend of jazz piano and dub bass, B moved on to church bells; then
+    # D-pad right moved B on to funk guitar.
+    assert metas[0]["prompt_a"] == "(jazz piano + dub bass)"
+    assert metas[0]["prompt_b"] == "funk guitar"
+    assert any("promoted" in m for m in inst.snap.messages)

@@ -235,6 +235,16 @@ class Instrument:
         self._refresh_prompts()
 
     # -- prompts ----------------------------------------------------------------------
+    describe_prompt = None  # engine's label for a promoted prompt (a blend), if it has one
+
+    def prompt_label(self, prompt) -> str:
+        if not isinstance(prompt, str) and self.describe_prompt is not None:
+            try:
+                return self.describe_prompt(prompt)
+            except Exception:
+                pass
+        return prompt_text(prompt)
+
     @property
     def prompt_b(self) -> Prompt:
         return self.prompts[self.b_index]
@@ -242,7 +252,7 @@ class Instrument:
     def _refresh_prompts(self) -> None:
         self.policy.colour_a = self.colour_a
         self.policy.colour_b = self.prompt_b.colour
-        self.snap.prompt_a = prompt_text(self.prompt_a)
+        self.snap.prompt_a = self.prompt_label(self.prompt_a)
         self.snap.prompt_b = self.prompt_b.text
 
     def _step_prompt_b(self, step: int) -> None:
@@ -333,7 +343,7 @@ class Instrument:
         self.prompt_a = new_a
         self.b_index = (self.b_index + 1) % len(self.prompts)
         self._refresh_prompts()
-        self.view.note(f"promoted: A is now {prompt_text(new_a)}")
+        self.view.note(f"promoted: A is now {self.prompt_label(new_a)}")
 
     def _job_for(self, params) -> Job:
         return Job(
@@ -430,7 +440,7 @@ class Instrument:
             "steps": int(p.steps),
             "base_seed": int(p.base_seed),
             "nudge": int(p.nudge),
-            "prompt_a": prompt_text(job.prompt_a),
+            "prompt_a": self.prompt_label(job.prompt_a),
             "prompt_b": prompt_text(job.prompt_b),
             "seed_image": self._seed_label(job.seed_image),
         }
@@ -688,10 +698,15 @@ def build(opts: Options, view: StatusView) -> Instrument:
         import types
 
         make_request, engine_module = opts.make_request, types.SimpleNamespace()
+        describe_prompt = None
     else:
         import riffpad.engine as engine_module
 
         make_request = default_make_request(engine_module)
+        try:  # readable names for promoted prompts (blends of blends)
+            from riffpad.engine.engine import describe as describe_prompt
+        except ImportError:
+            describe_prompt = None
     info = {
         "model": getattr(engine, "model", None),
         "scheduler": _call_or(getattr(engine, "scheduler_class", None)),
@@ -703,7 +718,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
     # D-pad up/down walk the seed images the engine knows; --seed-image (a name or a
     # file) comes first, else Riffusion's default.
     names = list(_call_or(getattr(engine, "seed_images", None)) or [])
-    first = opts.seed_image or getattr(engine_module, "DEFAULT_SEED_IMAGE", None)
+    first = opts.seed_image or ("og_beat" if "og_beat" in names else None)
     if first in names:
         names.remove(first)
     seed_images = [first, *names] if first else (names or [None])
@@ -739,6 +754,8 @@ def build(opts: Options, view: StatusView) -> Instrument:
         engine_info=info,
         seed_images=seed_images,
     )
+    if describe_prompt is not None:
+        inst.describe_prompt = describe_prompt
     if held is not None:
         inst.hold_device(dev)
     return inst
