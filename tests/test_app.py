@@ -608,3 +608,66 @@ def test_cross_promotes_the_blend_and_dpad_walks_prompt_b(tmp_path, monkeypatch)
     assert metas[0]["prompt_a"] == "(jazz piano + dub bass)"
     assert metas[0]["prompt_b"] == "funk guitar"
     assert any("promoted" in m for m in inst.snap.messages)
+
+
+def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir):
+    """`riffpad --replay` as a user runs it, with the real engine on the tiny model."""
+    import os
+    import subprocess
+    import sys
+
+    import soundfile
+
+    pytest.importorskip("riffpad.engine.spectrogram", reason="engine-audio not merged yet")
+    script = pad_script(
+        [(0.1, IDLE), (0.06, FIRE), (0.06, IDLE), (0.06, MOVED), (0.06, MOVED_FIRE), (1.0, MOVED)]
+    )
+    expected = expected_fire_params(script)
+    cap = write_capture(tmp_path / "in.jsonl", script)
+    out, fb = tmp_path / "watched", tmp_path / "fb.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--replay",
+            str(cap),
+            "--model",
+            str(tiny_model_dir),
+            "--torch-device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-audio",
+            "--capture-output",
+            str(fb),
+            "--prompt-a",
+            "jazz piano",
+            "--prompt-b",
+            "dub bass",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    metas = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    # Fire 2 came while 1 rendered: it waited as the pending request and was rendered next.
+    assert len(metas) == 2
+    for meta, params in zip(metas, expected, strict=True):
+        assert (meta["alpha"], meta["seed"], meta["cfg"], meta["steps"]) == (
+            params.alpha,
+            params.seed,
+            params.cfg,
+            params.steps,
+        )
+        assert meta["prompt_a"] == "jazz piano" and meta["prompt_b"] == "dub bass"
+        assert meta["lineage"]["seed_a"] == params.seed and meta["lineage"]["steps"] == params.steps
+        assert meta["model"] and meta["scheduler"] and meta["device"] == "cpu"
+        audio, sr = soundfile.read(out / meta["files"]["wav"])
+        assert sr == 44100 and len(audio) == meta["audio"]["frames"] > 0
+    frames = [decode(json.loads(x)["report"]) for x in fb.read_text().splitlines()]
+    assert any(bar == WHITE for bar, _, _ in frames)
+    assert frames[-1][0] == SANE.lightbar
