@@ -673,3 +673,16 @@ def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir)
     frames = [decode(json.loads(x)["report"]) for x in fb.read_text().splitlines()]
     assert any(bar == WHITE for bar, _, _ in frames)
     assert frames[-1][0] == SANE.lightbar
+
+
+def test_holding_ps_quits_before_the_capture_ends(tmp_path):
+    from riffpad.pad.state import Button
+
+    ps = dict(IDLE, buttons=int(Button.PS))
+    script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.1, IDLE), (1.3, ps), (3.0, IDLE)])
+    t0 = time.monotonic()
+    code, inst, metas, feedback, _ = replay(tmp_path, script, FakeEngine(delay=0.05))
+    assert code == 0 and len(metas) == 1
+    assert time.monotonic() - t0 < 3.5  # did not play the 3 s after the hold
+    assert any("quit" in m for m in inst.snap.messages)
+    assert decode(feedback[-1]["report"])[0] == SANE.lightbar

@@ -265,9 +265,7 @@ class Instrument:
         state = getattr(ev, "state", None)
         if state is not None:
             self._on_report(ev.t, state)
-        elif hasattr(ev, "rejected"):
-            self.snap.skipped += 1
-        elif hasattr(ev, "connected"):
+        elif hasattr(ev, "connected"):  # rejected reports are counted by the reader
             self._on_connection(ev)
 
     def _on_report(self, t: float, state) -> None:
