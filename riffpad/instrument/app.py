@@ -328,6 +328,7 @@ class Instrument:
         if replaced is not None:
             self.view.note(f"fire #{replaced.id} superseded by fire #{job.id} (latest wins)")
         self._sync_worker()
+        time.sleep(0)  # hand the GIL over so the worker starts now, not at the next switch
 
     def promote(self, params) -> None:
         """Cross: the current blend becomes prompt A; B moves on to the next prompt."""
@@ -412,7 +413,6 @@ class Instrument:
         self.snap.pending = w.pending is not None
         self.snap.superseded = w.superseded
         self._push_feedback(busy=busy or w.pending is not None)
-        self.wake.set()
 
     def _push_feedback(self, busy: bool | None = None) -> None:
         p = self.params
