@@ -790,6 +790,9 @@ def run(opts: Options) -> int:
     except StartupError as e:
         print(f"riffpad: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the model loads: nothing to finish yet
+        print("riffpad: interrupted", file=sys.stderr)
+        return 130
 
     presses = 0
 
