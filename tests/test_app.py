@@ -565,6 +565,7 @@ def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):
     )
     assert r.returncode == 2
     assert "riffpad:" in r.stderr and "hidraw-does-not-exist" in r.stderr
+    assert not (tmp_path / "w").exists()  # a failed start leaves nothing behind
     r = subprocess.run(
         [
             sys.executable,

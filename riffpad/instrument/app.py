@@ -638,15 +638,6 @@ def build(opts: Options, view: StatusView) -> Instrument:
         prompts = resolve_prompts(opts.prompt_a, opts.prompt_b, opts.prompts)
     except PromptFileError as e:
         raise StartupError(str(e)) from None
-    writer = TakeWriter(opts.out)
-    try:
-        stale = writer.prepare()
-    except TakeWriteError as e:
-        raise StartupError(str(e)) from None
-    if stale:
-        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
-    snap.out_dir = str(opts.out)
-
     try:
         writes = WriteLog(opts.capture_output)
     except OSError as e:
@@ -665,6 +656,17 @@ def build(opts: Options, view: StatusView) -> Instrument:
     except (PadError, CaptureError, OSError) as e:
         writes.close()
         raise StartupError(str(e)) from None
+    # The folder only once a pad is there: a failed start leaves nothing behind.
+    writer = TakeWriter(opts.out)
+    try:
+        stale = writer.prepare()
+    except TakeWriteError as e:
+        dev.close()
+        writes.close()
+        raise StartupError(str(e)) from None
+    if stale:
+        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
+    snap.out_dir = str(opts.out)
     snap.connected = True
     snap.pad = f"{dev.info.model} over {dev.info.transport.value}" + (
         f" (replay of {opts.replay})" if opts.replay else ""
