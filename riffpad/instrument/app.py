@@ -328,7 +328,6 @@ class Instrument:
         if replaced is not None:
             self.view.note(f"fire #{replaced.id} superseded by fire #{job.id} (latest wins)")
         self._sync_worker()
-        time.sleep(0)  # hand the GIL over so the worker starts now, not at the next switch
 
     def promote(self, params) -> None:
         """Cross: the current blend becomes prompt A; B moves on to the next prompt."""
