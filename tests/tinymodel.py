@@ -122,6 +122,14 @@ def build_components(seed: int = 0) -> dict:
         scaling_factor=0.18215,
         mid_block_add_attention=False,
     )
+    # Freshly built layer norms are weight 1, bias 0, so every CLIP output token would have
+    # mean exactly 0 and the prompt-weight mean rescale would divide 0 by 0. Trained models
+    # never look like that: give the norms random affine parameters.
+    with torch.no_grad():
+        for module in text_encoder.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.1)
+                module.bias.normal_(0.0, 0.1)
     scheduler = PNDMScheduler(**RIFFUSION_SCHEDULER_CONFIG)
     for m in (text_encoder, unet, vae):
         m.eval()

@@ -145,7 +145,7 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
         ),
         soft_wrap=True,
     )
-    reader = PadReader(device, reconnect=False)
+    reader = PadReader(device, reconnect=False, reset_leds=False)  # passive: nothing written
     try:
         states = _states(reader)
         rest = calibrator.RestStep()

@@ -107,7 +107,7 @@ def builtin_image(name: str) -> Image.Image:
         raise SeedError(f"no built-in seed {name!r}; built-ins: {', '.join(BUILTINS)}")
     from riffpad.engine.spectrogram import image_from_audio
 
-    return image_from_audio(synth_beat(), SAMPLE_RATE)
+    return image_from_audio(synth_beat())
 
 
 def audio_to_seed(path: Path) -> Image.Image:
@@ -131,7 +131,7 @@ def audio_to_seed(path: Path) -> Image.Image:
     clip[:n] = mono[:n]
     if not np.any(clip):
         raise SeedError(f"{path}: the first {CLIP_SECONDS:.2f} s are silent")
-    return image_from_audio(clip, SAMPLE_RATE)
+    return image_from_audio(clip)
 
 
 def is_plain_name(name: str) -> bool:
