@@ -532,3 +532,16 @@ def test_cli_request_file_renders_like_riffusion_server(tmp_path, tiny_model_dir
     req_file.write_text(json.dumps(body))
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "seed image 'nope' not found" in result.output
+
+
+def test_long_prompt_blends_with_short_one(engine):
+    """Riffusion cannot concatenate a >75-token prompt with a 77-token one; riffpad encodes
+    every prompt of the blend (and the unconditional one) at the longest chunk count."""
+    long_prompt = "techno " * 40  # 160 tokens of the tiny vocab: three 77-token chunks
+    blend = RenderRequest(long_prompt, "dub", 0.5, 1, 2, **SMALL).blend
+    assert engine.core.chunks(blend) == 3
+    assert engine.core.embedding(blend, 3).shape == (1, 231, 32)
+    assert engine.core.prompts.unconditional(3).shape == (1, 231, 32)
+    with UNetSpy(engine) as spy:
+        take = engine.render(RenderRequest(long_prompt, "dub", 0.5, 1, 2, **SMALL), audio=False)
+    assert take.params["cfg"] and {b for b, _ in spy.calls} == {2}
