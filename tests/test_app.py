@@ -620,7 +620,6 @@ def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir)
 
     import soundfile
 
-    pytest.importorskip("riffpad.engine.spectrogram", reason="engine-audio not merged yet")
     script = pad_script(
         [(0.1, IDLE), (0.06, FIRE), (0.06, IDLE), (0.06, MOVED), (0.06, MOVED_FIRE), (1.0, MOVED)]
     )
