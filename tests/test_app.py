@@ -205,7 +205,7 @@ def test_replay_fires_become_takes_with_the_pad_state_at_fire_time(tmp_path):
     assert feedback and all(crc32_ok(bytes.fromhex(x["report"]), 0xA2) for x in feedback)
     assert all(bytes.fromhex(x["report"])[0] == 0x31 for x in feedback)
     ts = [x["t"] for x in feedback]
-    assert ts == sorted(ts)
+    assert ts == sorted(ts) and ts[0] == 0.0  # seconds from the first report sent
     frames = [decode(x["report"]) for x in feedback]
     flash = [i for i, (bar, rumble, _) in enumerate(frames) if bar == WHITE]
     assert flash, "no done flash"

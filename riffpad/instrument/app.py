@@ -42,7 +42,7 @@ class WriteLog:
     def __init__(self, path: str | os.PathLike | None, clock=time.monotonic):
         self._file = open(path, "w", encoding="utf-8") if path else None
         self._clock = clock
-        self._t0 = clock()
+        self._t0: float | None = None  # times count from the first report sent to the pad
         self._lock = threading.Lock()
         self.count = 0
         self.last_t: float | None = None
@@ -56,6 +56,8 @@ class WriteLog:
         with self._lock:
             self.count += 1
             self.last_t = now
+            if self._t0 is None:
+                self._t0 = now
             if self._file is not None:
                 line = json.dumps({"t": round(now - self._t0, 6), "report": data.hex()})
                 self._file.write(line + "\n")
@@ -256,7 +258,12 @@ class Instrument:
         self.snap.prompt_b = self.prompt_b.text
 
     def _step_prompt_b(self, step: int) -> None:
-        self.b_index = (self.b_index + step) % len(self.prompts)
+        """Walk B through the bank, skipping the prompt A already is."""
+        n = len(self.prompts)
+        for _ in range(n):
+            self.b_index = (self.b_index + step) % n
+            if self.prompt_b.text != self.prompt_a:
+                break
         self._refresh_prompts()
         self.view.note(f"prompt B: {self.prompt_b.text}")
 
