@@ -545,3 +545,48 @@ def test_long_prompt_blends_with_short_one(engine):
     with UNetSpy(engine) as spy:
         take = engine.render(RenderRequest(long_prompt, "dub", 0.5, 1, 2, **SMALL), audio=False)
     assert take.params["cfg"] and {b for b, _ in spy.calls} == {2}
+
+
+def test_take_audio_and_cli_wav(engine, tmp_path, tiny_model_dir):
+    """Spectrogram to audio is engine-audio's; the engine hands every take through it."""
+    import soundfile
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    take = engine.render(RenderRequest("dub", seed_image="short_beat", steps=4))
+    assert take.image.size == (64, 512)
+    assert take.audio.dtype == np.float32 and take.audio.ndim == 1
+    assert take.sample_rate == 44100 and len(take.audio) == 441 * (64 - 1)
+    assert np.abs(take.audio).max() > 0 and "audio_s" in take.timings
+
+    out = tmp_path / "wav" / "clip"
+    args = [
+        "render",
+        "--model",
+        str(tiny_model_dir),
+        "--device",
+        "cpu",
+        "--prompt-a",
+        "dub",
+        "--steps",
+        "4",
+        "--seed-image",
+        "short_beat",
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    data, rate = soundfile.read(f"{out}.wav")
+    assert rate == 44100 and data.ndim == 1 and len(data) == 441 * 63
+    assert json.loads(Path(f"{out}.json").read_text())["files"]["wav"] == "clip.wav"
+
+
+def test_unreadable_audio_seed_names_the_file(engine, tmp_path):
+    from riffpad.engine import seeds
+
+    bad = tmp_path / "noise.wav"
+    bad.write_bytes(b"RIFF....WAVEnot audio")
+    with pytest.raises(SeedError, match=r"noise\.wav"):
+        seeds.resolve_seed(str(bad), engine.folder)

@@ -176,6 +176,8 @@ def save_tiny_model(path: str | Path, seed: int = 0) -> Path:
     # Small ones keep most tests fast: 128x128 px is a 4x16x16 latent.
     _stand_in_seed(128, 128).save(seeds / "small_beat.png")
     _stand_in_mask(128, 128).save(seeds / "small_mask.png")
+    # Spectrograms are 512 px high (mel bins): a 64 px wide strip is a short clip with audio.
+    _stand_in_seed(64, 512).save(seeds / "short_beat.png")
     return path
 
 

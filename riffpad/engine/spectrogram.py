@@ -340,7 +340,9 @@ def _frames(x, c: dict[str, Any], hop: int):
     import torch.nn.functional as F
 
     win = c["window"].shape[0]
-    padded = F.pad(x[None, None], (win // 2, win // 2), mode="reflect")[0, 0]
+    # Reflect needs more samples than the pad; images under 6 columns get zeros instead.
+    mode = "reflect" if x.shape[0] > win // 2 else "constant"
+    padded = F.pad(x[None, None], (win // 2, win // 2), mode=mode)[0, 0]
     return padded.unfold(0, win, hop) * c["window"]
 
 
