@@ -96,7 +96,8 @@ INSTRUMENT_OPTIONS = (
 @click.option("--audio-device", metavar="NAME|N", help="sounddevice output (default: system's).")
 @click.option("--loop", is_flag=True, help="Loop the last take until the next one arrives.")
 @click.option("--replay", metavar="CAPTURE", type=click.Path(dir_okay=False),
-              help="Play a capture through the instrument instead of a live pad.")  # fmt: skip
+              help="Play a capture through the instrument instead of a live pad; "
+                   "'demo' plays the shipped demo (a file named demo here wins).")  # fmt: skip
 @click.option("--capture-output", metavar="FILE", type=click.Path(dir_okay=False),
               help="Log every output report sent to the pad (JSON Lines).")  # fmt: skip
 @click.option("--mapping", metavar="FILE", help="Control mapping (default: mappings/dualsense).")

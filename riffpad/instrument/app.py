@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from riffpad import __version__
@@ -611,6 +612,24 @@ class StartupError(Exception):
     """Something the player must fix before the instrument can start (message says what)."""
 
 
+# `riffpad --replay demo`: a short performance shipped with the package (tests/data/make_demo.py).
+DEMO_NAME = "demo"
+DEMO_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "demo.jsonl"
+
+NO_PAD_HINT = (
+    "No pad? Hear riffpad play a recorded performance: riffpad --replay demo\n"
+    "Pad plugged in but not found? riffpad doctor says what is missing."
+)
+
+
+def replay_path(name: str | os.PathLike) -> str | os.PathLike:
+    """A capture to replay: the name ``demo`` is the shipped demo, unless a file of that
+    name exists here (then that file: a path the player typed always wins)."""
+    if os.fspath(name) == DEMO_NAME and not os.path.exists(name):
+        return DEMO_CAPTURE
+    return name
+
+
 def default_make_request(engine_module):
     def make(job: Job):
         return engine_module.RenderRequest(
@@ -637,7 +656,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
     )
     from riffpad.instrument.prompts import PromptFileError, resolve_prompts
     from riffpad.pad.capture import CaptureError, replay_device
-    from riffpad.pad.device import PadError, PadReader, default_backend, open_pad
+    from riffpad.pad.device import PadError, PadNotFound, PadReader, default_backend, open_pad
 
     snap = view.snapshot
     try:
@@ -651,7 +670,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
     held = None
     try:
         if opts.replay:
-            dev = replay_device(opts.replay, realtime=opts.realtime)
+            dev = replay_device(replay_path(opts.replay), realtime=opts.realtime)
             held = RecordingHandle(dev.handle, writes, hold_open=True)
             dev.handle = held
             reader = PadReader(dev, reconnect=False)
@@ -659,6 +678,9 @@ def build(opts: Options, view: StatusView) -> Instrument:
             backend = RecordingBackend(opts.backend or default_backend(), writes)
             dev = open_pad(opts.device, backend)
             reader = PadReader(dev, backend=backend, path=opts.device)
+    except PadNotFound as e:
+        writes.close()
+        raise StartupError(f"{e}\n{NO_PAD_HINT}") from None
     except (PadError, CaptureError, OSError) as e:
         writes.close()
         raise StartupError(str(e)) from None
