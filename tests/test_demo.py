@@ -77,7 +77,7 @@ def test_demo_parses_cleanly_and_plays_the_whole_instrument():
     ]
     fires = [t for t, e in events if e == "fire"]
     # Room for a take between fires and after the last one.
-    assert min(b - a for a, b in itertools.pairwise(fires)) >= 4.5
+    assert min(b - a for a, b in itertools.pairwise(fires)) >= 6.5
     assert times[-1] - fires[-1] >= 4.5
 
     params = [p for _, p, _ in played]
@@ -117,7 +117,7 @@ def test_no_pad_says_so_and_suggests_the_demo_and_doctor(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_riffpad_replay_demo_end_to_end_one_take_per_fire(tmp_path, tiny_model_dir):
-    """`riffpad --replay demo` as a newcomer runs it, on the tiny model, in real time (24 s)."""
+    """`riffpad --replay demo` as a newcomer runs it, on the tiny model, in real time (29 s)."""
     _, played, _ = perform()
     expected = [p for _, p, evs in played if "fire" in evs]
     out = tmp_path / "takes"
@@ -134,7 +134,9 @@ def test_riffpad_replay_demo_end_to_end_one_take_per_fire(tmp_path, tiny_model_d
     assert r.returncode == 0, r.stdout + r.stderr
     metas = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     metas.sort(key=lambda m: m["fire"]["id"])
-    assert len(metas) == len(expected) == 4
+    # One take per fire needs renders shorter than about 10 s (fires are 7 s apart): the log
+    # says how long each took if a loaded machine made a fire replace a waiting one.
+    assert len(metas) == len(expected) == 4, r.stdout + r.stderr
     for meta, params in zip(metas, expected, strict=True):
         got = (meta["alpha"], meta["seed"], meta["cfg"], meta["steps"])
         assert got == (params.alpha, params.seed, params.cfg, params.steps)

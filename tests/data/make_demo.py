@@ -1,24 +1,27 @@
 """Regenerate the shipped demo capture (deterministic): python tests/data/make_demo.py
 
-``riffpad --replay demo`` plays it: a 24 s performance on a USB DualSense, for newcomers
+``riffpad --replay demo`` plays it: a 29 s performance on a USB DualSense, for newcomers
 without a pad. It is synthetic, built with the test report builders (tests/reportgen.py)
 from the keyframes below, at 50 reports/s: a real USB pad sends 250/s, but 50/s keeps the
-file small (about 190 KB) and is still smooth for sticks that move over seconds.
+file small (about 225 KB) and is still smooth for sticks that move over seconds.
 
 The performance (seconds):
 
-* 0.5-1   right stick to the left (alpha 0: prompt A), a finger lands on the touchpad,
-          L2 rests lightly (16 steps: steps stay at 15-19, quick renders on a CPU)
-* 1.5     R2: fire 1
-* 2-7     right stick sweeps A -> B, the finger scrubs the seed right, left stick up (CFG up)
-* 6.5     R2: fire 2
-* 7-11.5  the finger scrubs on, left stick down (CFG down), L2 a little deeper (19 steps)
-* 11.5    R2: fire 3
-* 12.5    Cross: the blend becomes prompt A
-* 13.5    D-pad right: the next prompt B
-* 14-18   the finger lifts and lands again to scrub back, the right stick drifts toward A
-* 18.5    R2: fire 4
-* 19-24   hands off, time for the last take
+* 0.5-1    right stick to the left (alpha 0: prompt A), a finger lands on the touchpad,
+           L2 rests lightly (16 steps: steps stay at 15-19, quick renders on a CPU)
+* 1.5      R2: fire 1
+* 2.5-8.5  right stick sweeps A -> B, the finger scrubs the seed right, left stick up (CFG up)
+* 8.5      R2: fire 2
+* 8.5-15.5 the finger scrubs on, left stick down (CFG down), L2 a little deeper (19 steps)
+* 15.5     R2: fire 3
+* 17       Cross: the blend becomes prompt A
+* 18       D-pad right: the next prompt B
+* 18.5-22.5 the finger lifts and lands again to scrub back, the right stick drifts toward A
+* 23       R2: fire 4
+* 23.5-29  hands off, time for the last take
+
+Fires are 7 s apart so that each gets its own take even where a take needs several seconds
+(the instrument keeps one waiting fire; a newer one replaces it).
 """
 
 from __future__ import annotations
@@ -40,25 +43,25 @@ from riffpad.pad.state import Battery, Button, TouchPoint, Transport  # noqa: E4
 
 OUT = ROOT / "riffpad" / "data" / "demo.jsonl"
 RATE = 50  # reports per second
-DURATION = 24.0
+DURATION = 29.0
 MAC = "a0:ab:51:de:30:00"
 TOUCH_Y = 540
 
 # Keyframes (t, raw value), linear in between; values hold before the first/after the last.
-RX = [(0.5, 129), (1.0, 0), (2.0, 0), (7.0, 255), (9.0, 255), (11.0, 170), (14.0, 170),
-      (18.0, 70), (20.0, 70), (20.5, 129)]  # fmt: skip
-LY = [(2.0, 127), (6.0, 30), (8.0, 30), (11.0, 200), (14.0, 200), (17.0, 100), (20.0, 100),
-      (20.5, 127)]  # fmt: skip
-L2 = [(0.5, 0), (1.0, 10), (7.0, 10), (10.0, 30), (14.0, 30), (17.0, 12), (20.0, 12),
-      (20.3, 0)]  # fmt: skip
+RX = [(0.5, 129), (1.0, 0), (2.5, 0), (8.5, 240), (10.0, 255), (12.0, 255), (14.5, 170),
+      (18.5, 170), (22.5, 70), (24.5, 70), (25.0, 129)]  # fmt: skip
+LY = [(2.5, 127), (7.5, 30), (9.5, 30), (14.0, 200), (18.5, 200), (21.5, 100), (24.5, 100),
+      (25.0, 127)]  # fmt: skip
+L2 = [(0.5, 0), (1.0, 10), (8.5, 10), (12.0, 30), (18.5, 30), (21.5, 12), (24.5, 12),
+      (24.8, 0)]  # fmt: skip
 # Touchpad finger x (0..1919) while it touches; each span is one contact.
 FINGER = [
-    (0.8, 14.0, [(0.8, 200), (2.0, 200), (7.0, 900), (11.5, 1500)]),
-    (15.0, 19.5, [(15.0, 1700), (18.0, 600)]),
+    (0.8, 18.5, [(0.8, 200), (2.5, 200), (8.5, 900), (15.5, 1500)]),
+    (19.5, 24.0, [(19.5, 1700), (22.5, 600)]),
 ]
-FIRES = [1.5, 6.5, 11.5, 18.5]  # R2 pulls
-CROSS = 12.5
-DPAD_RIGHT = 13.5
+FIRES = [1.5, 8.5, 15.5, 23.0]  # R2 pulls
+CROSS = 17.0
+DPAD_RIGHT = 18.0
 PRESS_S = 0.16  # how long a button is held
 DPAD_EAST = 2
 HAT_CENTRED = 8
