@@ -134,16 +134,19 @@ def test_riffpad_replay_demo_end_to_end_one_take_per_fire(tmp_path, tiny_model_d
     assert r.returncode == 0, r.stdout + r.stderr
     metas = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     metas.sort(key=lambda m: m["fire"]["id"])
-    # One take per fire needs renders shorter than about 10 s (fires are 7 s apart): the log
-    # says how long each took if a loaded machine made a fire replace a waiting one.
-    assert len(metas) == len(expected) == 4, r.stdout + r.stderr
-    for meta, params in zip(metas, expected, strict=True):
-        got = (meta["alpha"], meta["seed"], meta["cfg"], meta["steps"])
-        assert got == (params.alpha, params.seed, params.cfg, params.steps)
-        assert (meta["base_seed"], meta["nudge"]) == (params.base_seed, params.nudge)
+    log = r.stdout + r.stderr
+    # Each fire is a take, or (on a machine slower than the fires, about 7 s apart) it was
+    # replaced while waiting, as the worker's latest-wins rule says, and the log says so.
+    superseded = log.count("superseded by fire")
+    assert len(metas) + superseded == len(expected) == 4, log
+    assert superseded <= 1, log  # renders of over 7 s on the tiny model: something is wrong
+    fired = iter([(p.alpha, p.seed, p.cfg, p.steps, p.base_seed, p.nudge) for p in expected])
+    for meta in metas:  # the takes are the fires, in order, with the pad state at fire time
+        got = tuple(meta[k] for k in ("alpha", "seed", "cfg", "steps", "base_seed", "nudge"))
+        assert got in fired, (got, log)
         assert (out / meta["files"]["wav"]).is_file()
-    # Fires 1-3 blend the default prompts; Cross then made the blend prompt A and the D-pad
-    # walked B back to dub bass for fire 4.
-    assert [m["prompt_a"] for m in metas[:3]] == ["jazz piano"] * 3
+    # The first fires blend the default prompts; Cross then made the blend prompt A and the
+    # D-pad walked B back to dub bass for the last fire (latest wins: always rendered).
+    assert all(m["prompt_a"] == "jazz piano" for m in metas[:-1])
     assert all(m["prompt_b"] == "dub bass" for m in metas)
-    assert metas[3]["prompt_a"] not in ("jazz piano", "dub bass")
+    assert metas[-1]["prompt_a"] not in ("jazz piano", "dub bass")
