@@ -86,9 +86,13 @@ class RecordingHandle:
     def __getattr__(self, name):
         return getattr(self._h, name)
 
+    # read and finished are used for every report: defined here, not via __getattr__ (whose
+    # failed normal lookup first raises an AttributeError internally).
+    def read(self, max_length: int, timeout_ms: int = 0):
+        return self._h.read(max_length, timeout_ms)
+
     @property
     def finished(self) -> bool:
-        # Asked by the reader before every read: skip the __getattr__ fallback.
         return bool(getattr(self._h, "finished", False))
 
     def write(self, data) -> int:
