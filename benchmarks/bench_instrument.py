@@ -9,8 +9,11 @@ feedback) with a fake engine that renders instantly, so only riffpad's code is t
   worker calling ``engine.render``. Goal: p99 < 2 ms.
 * report -> feedback write: a report that changes what the pad should show (the right stick
   sweeping alpha) to the output report being written to the handle. Goal: p99 < 2 ms.
-* idle CPU: process CPU time (all threads) over an idle replay of --seconds at 250 reports/s.
-  Goal: < 2 % of one core.
+* idle CPU: process CPU time (all threads) over an idle replay of --seconds at 250 reports/s
+  (and at 1000 reports/s). Goal: < 2 % of one core at 250 Hz. The replay harness's own share
+  (ReplayHid serving the same capture in recorded timing to a bare read loop, in this process)
+  is measured in the same run and printed, with the instrument's share net of it: a live pad's
+  blocking hidraw read costs the instrument only the wake-up, not a timed wait in Python.
 
 Baseline, measured in the same run: "naive", the same instrument with a device that writes
 an output report for every input report, as pydualsense's loop does (``sendReport`` after
@@ -24,6 +27,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +41,7 @@ from reportgen import NO_TOUCH, usb_report
 
 from riffpad.instrument.app import Options, build
 from riffpad.instrument.status import Snapshot, StatusView
-from riffpad.pad.capture import CaptureWriter, make_header
+from riffpad.pad.capture import CaptureWriter, make_header, replay_device
 from riffpad.pad.device import PadDevice
 from riffpad.pad.state import TouchPoint, Transport
 
@@ -78,8 +82,8 @@ def make_request(job):
     return {"alpha": p.alpha, "seed": p.seed, "steps": p.steps, "cfg": p.cfg}
 
 
-def capture(path: Path, seconds: float, fires: int, sweep: bool) -> Path:
-    n = round(seconds / DT)
+def capture(path: Path, seconds: float, fires: int, sweep: bool, dt: float = DT) -> Path:
+    n = round(seconds / dt)
     fire_every = n // fires if fires else 0
     with CaptureWriter(path, make_header(Transport.USB)) as w:
         for i in range(n):
@@ -89,7 +93,7 @@ def capture(path: Path, seconds: float, fires: int, sweep: bool) -> Path:
                 if fire_every and (i % fire_every) in range(fire_every // 2, fire_every // 2 + 4)
                 else 0
             )
-            w.write(i * DT, usb_report(seq=i & 0xFF, rx=rx, r2=r2, touch=TOUCH))
+            w.write(i * dt, usb_report(seq=i & 0xFF, rx=rx, r2=r2, touch=TOUCH))
     return path
 
 
@@ -102,7 +106,27 @@ class NaiveDevice(PadDevice):
         return True
 
 
-def run_once(cap: Path, *, naive: bool, realtime: bool = True) -> dict:
+def harness_only(cap: Path) -> dict:
+    """The replay harness alone: ReplayHid serving ``cap`` in recorded timing to a bare
+    read loop on a thread (what the pad-reader thread waits in), nothing parsed."""
+    dev = replay_device(str(cap), realtime=True)
+    handle, count = dev.handle, [0]
+
+    def loop():
+        while not handle.finished:
+            if handle.read(64, 100):
+                count[0] += 1
+
+    thread = threading.Thread(target=loop, name="harness")
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    thread.start()
+    thread.join()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    dev.close()
+    return {"cpu": cpu, "wall": wall, "reports": count[0]}
+
+
+def run_once(cap: Path, *, naive: bool, realtime: bool = True, trace: bool = True) -> dict:
     holder: dict = {}
     out = Path(tempfile.mkdtemp(prefix="riffpad-bench-"))
     engine = InstantEngine(holder)
@@ -135,10 +159,13 @@ def run_once(cap: Path, *, naive: bool, realtime: bool = True) -> dict:
     def traced(ev):
         before = inst.wanted
         on_event(ev)
-        if getattr(ev, "state", None) is not None and inst.wanted != before:
+        if getattr(ev, "state", None) is not None and (
+            inst.wanted is not before and inst.wanted != before
+        ):
             changed.append((ev.t, len(writes)))
 
-    inst.on_pad_event = traced
+    if trace:  # only the latency runs: the wrapper's own cost must not count as idle CPU
+        inst.on_pad_event = traced
     cpu0, wall0 = time.process_time(), time.monotonic()
     inst.run()
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
@@ -179,11 +206,15 @@ def main() -> None:
 
     lat_seconds = max(4.0, args.fires * 0.12)
     cap = capture(tmp / "fires.jsonl", lat_seconds, args.fires, sweep=True)
-    idle = capture(tmp / "idle.jsonl", args.seconds, 0, sweep=False)
+    idles = {
+        hz: capture(tmp / f"idle{hz}.jsonl", args.seconds, 0, sweep=False, dt=1 / hz)
+        for hz in (250, 1000)
+    }
     results = {}
+    harness = {hz: harness_only(c) for hz, c in idles.items()}
     for name, naive in (("riffpad", False), ("naive", True)):
         lat = run_once(cap, naive=naive)
-        quiet = run_once(idle, naive=naive)
+        quiet = {hz: run_once(c, naive=naive, trace=False) for hz, c in idles.items()}
         results[name] = (lat, quiet)
         print(f"\n[{name}] {lat['reports']} reports in {lat['wall']:.1f} s, {lat['fires']} fires, "
               f"{lat['takes']} takes, {lat['writes']} output reports")  # fmt: skip
@@ -193,25 +224,38 @@ def main() -> None:
         print(
             f"  report -> feedback write  p50 {ms(pct(b, 50))}  p99 {ms(pct(b, 99))}  (n={len(b)})"
         )
-        share = quiet["cpu"] / quiet["wall"] * 100
-        print(f"  idle: {quiet['cpu']:.3f} s CPU over {quiet['wall']:.1f} s = {share:.2f} % of a "
-              f"core; {quiet['writes']} output reports for {quiet['reports']} input "
-              "reports")  # fmt: skip
+        for hz, q in quiet.items():
+            share = q["cpu"] / q["wall"] * 100
+            print(f"  idle {hz:4d} Hz: {q['cpu']:.3f} s CPU over {q['wall']:.1f} s = {share:.2f} % "
+                  f"of a core; {q['writes']} output reports for {q['reports']} input "
+                  "reports")  # fmt: skip
+    # Once before and once after the instrument runs; the lower share is kept.
+    harness = {
+        hz: min(h, harness_only(idles[hz]), key=lambda x: x["cpu"] / x["wall"])
+        for hz, h in harness.items()
+    }
+    print("\n[harness] ReplayHid alone serving the idle captures to a bare read loop:")
+    for hz, h in harness.items():
+        print(f"  idle {hz:4d} Hz: {h['cpu'] / h['wall'] * 100:.2f} % of a core "
+              f"({h['reports']} reports, best of 2)")  # fmt: skip
+
+    def share(q: dict) -> float:
+        return q["cpu"] / q["wall"]
 
     r, n = results["riffpad"], results["naive"]
-    r_idle = r[1]["cpu"] / r[1]["wall"]
-    n_idle = n[1]["cpu"] / n[1]["wall"]
-    print("\nriffpad vs naive (same run):")
-    ratio = n_idle / r_idle
-    print(f"  idle CPU           {r_idle * 100:6.2f} % vs {n_idle * 100:6.2f} %  ({ratio:.2f}x)")
-    print(f"  idle output writes {r[1]['writes']:6d}   vs {n[1]['writes']:6d}")
+    print("\nriffpad vs naive (same run), idle CPU in % of one core:")
+    for hz in idles:
+        rs, ns, hs = share(r[1][hz]), share(n[1][hz]), share(harness[hz])
+        print(f"  {hz:4d} Hz  process {rs * 100:5.2f} vs {ns * 100:5.2f} ({ns / rs:.2f}x); "
+              f"net of the harness {(rs - hs) * 100:5.2f} vs {(ns - hs) * 100:5.2f}")  # fmt: skip
+    print(f"  idle output writes at 250 Hz {r[1][250]['writes']:6d} vs {n[1][250]['writes']:6d}")
     print(
         f"  fire->start p99    {ms(pct(r[0]['fire_lat'], 99))} vs {ms(pct(n[0]['fire_lat'], 99))}"
     )
     goals = {
         "fire->start p99 < 2 ms": pct(r[0]["fire_lat"], 99) < 0.002,
         "report->feedback p99 < 2 ms": pct(r[0]["fb_lat"], 99) < 0.002,
-        "idle CPU < 2 % of a core": r_idle < 0.02,
+        "idle CPU < 2 % of a core at 250 Hz (process, harness included)": share(r[1][250]) < 0.02,
     }
     for goal, ok in goals.items():
         print(f"  goal {goal}: {'met' if ok else 'NOT met'}")

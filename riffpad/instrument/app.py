@@ -87,6 +87,15 @@ class RecordingHandle:
     def __getattr__(self, name):
         return getattr(self._h, name)
 
+    # read and finished are used for every report: defined here, not via __getattr__ (whose
+    # failed normal lookup first raises an AttributeError internally).
+    def read(self, max_length: int, timeout_ms: int = 0):
+        return self._h.read(max_length, timeout_ms)
+
+    @property
+    def finished(self) -> bool:
+        return bool(getattr(self._h, "finished", False))
+
     def write(self, data) -> int:
         data = bytes(data)
         n = self._h.write(data)
@@ -232,6 +241,11 @@ class Instrument:
         self.latency_fire_to_start: list[tuple[float, bool]] = []
         self._last_report_t = 0.0
         self._battery = None
+        # Bumped whenever the feedback policy changes other than through time and params
+        # (colours, done/error); the reader reuses its last static frame while it is equal.
+        self._policy_gen = 0
+        self._frame_key: tuple | None = None
+        self._frame = None
         self.worker = GenerationWorker(
             self._render, on_done=self._done, on_error=self._failed, on_start=self._started
         )
@@ -255,6 +269,7 @@ class Instrument:
     def _refresh_prompts(self) -> None:
         self.policy.colour_a = self.colour_a
         self.policy.colour_b = self.prompt_b.colour
+        self._policy_gen += 1
         self.snap.prompt_a = self.prompt_label(self.prompt_a)
         self.snap.prompt_b = self.prompt_b.text
 
@@ -282,9 +297,17 @@ class Instrument:
         self._last_report_t = t
         for event in events:
             self._on_control_event(event, t, params)
-        self._set_feedback(
-            self.policy.frame(t, alpha=params.alpha, steps=params.steps, busy=self.worker.busy)
-        )
+        busy = self.worker.busy
+        alpha, steps, gen = params.alpha, params.steps, self._policy_gen
+        last = self._frame_key
+        # The policy's answer is a pure function of (alpha, steps, colours) while nothing
+        # animates: reuse the last static frame instead of recomputing it every report.
+        if busy or last is None or last != (alpha, steps, gen):
+            fb = self.policy.frame(t, alpha=alpha, steps=steps, busy=busy)
+            static = not busy and not self.policy.animating(t, busy)
+            self._frame_key = (alpha, steps, gen) if static else None
+            self._frame = fb
+        self._set_feedback(self._frame)
         if state.battery is not None and state.battery != self._battery:
             self._battery = state.battery
             pct = state.battery.percent
@@ -397,10 +420,12 @@ class Instrument:
         except TakeWriteError as e:
             self.failures += 1
             self.policy.error(self.clock())
+            self._policy_gen += 1
             self.view.note(f"take from fire #{job.id} not saved: {e}", logging.ERROR)
         else:
             self.takes.append(files)
             self.policy.done(self.clock())
+            self._policy_gen += 1
             self.snap.takes = len(self.takes)
             self.snap.last_take = files.stem
             self.snap.last_take_s = made_s
@@ -410,6 +435,7 @@ class Instrument:
     def _failed(self, job: Job, exc: BaseException) -> None:
         self.failures += 1
         self.policy.error(self.clock())
+        self._policy_gen += 1
         self.view.note(f"generation failed (fire #{job.id}): {exc}", logging.ERROR)
         self._sync_worker(after=job)
 

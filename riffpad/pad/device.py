@@ -297,7 +297,8 @@ class PadDevice:
 
     def send_feedback(self, fb: Feedback) -> bool:
         """Write ``fb`` unless it is what was written last. True if a report was written."""
-        if fb == self._last_written:
+        last = self._last_written
+        if fb is last or fb == last:  # the policy hands back the same object while unchanged
             return False
         self._write(fb)
         self._last_written = fb
