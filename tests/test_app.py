@@ -15,7 +15,7 @@ from reportgen import NO_TOUCH, bt_full_report, usb_report
 from riffpad.controls import Controls, load_calibration, load_mapping
 from riffpad.instrument.app import Options, build, run
 from riffpad.instrument.feedback import SANE, WHITE
-from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.instrument.status import Snapshot, StatusView, render
 from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.reports import crc32_ok, parse_input
 from riffpad.pad.state import TouchPoint, Transport
@@ -175,6 +175,22 @@ def decode(report_hex):
     at = 1 if r[0] == 0x02 else 3
     c = r[at : at + 47]
     return (c[44], c[45], c[46]), (c[3], c[2]), c[43]
+
+
+def test_status_view_shows_the_params_the_pad_plays(tmp_path):
+    script = pad_script([(0.1, IDLE), (0.3, MOVED)])
+    code, inst, _, _, _ = replay(tmp_path, script, FakeEngine(delay=0.0))
+    assert code == 0
+    inst.tick()  # the main thread's tick copies the latest params into the view
+    p, snap = inst.params, inst.snap
+    assert (snap.alpha, snap.seed, snap.cfg, snap.steps) == (p.alpha, p.seed, p.cfg, p.steps)
+    assert (snap.base_seed, snap.nudge) == (p.base_seed, p.nudge)
+    assert snap.alpha == 1.0 and snap.cfg == 15.0  # MOVED: right stick right, left stick up
+    from rich.console import Console
+
+    console = Console(width=100, record=True)
+    console.print(render(snap))
+    assert "15.0 / " in console.export_text()
 
 
 def test_replay_fires_become_takes_with_the_pad_state_at_fire_time(tmp_path):

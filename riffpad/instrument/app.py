@@ -513,8 +513,12 @@ class Instrument:
 
     def tick(self) -> None:
         """Keep animations going between reports (pad unplugged, sparse replays)."""
-        self.snap.reports_per_s = getattr(self.reader, "reports_per_second", 0.0)
-        self.snap.skipped = sum(getattr(self.reader, "rejected", {}).values())
+        snap, p = self.snap, self.params
+        snap.reports_per_s = getattr(self.reader, "reports_per_second", 0.0)
+        snap.skipped = sum(getattr(self.reader, "rejected", {}).values())
+        if p is not None:  # the view shows what the pad plays now (copied here, not per report)
+            snap.alpha, snap.seed, snap.cfg, snap.steps = p.alpha, p.seed, p.cfg, p.steps
+            snap.base_seed, snap.nudge = p.base_seed, p.nudge
         if self.params is not None and self.clock() - self._last_report_t > TICK_S:
             self._push_feedback()
 
