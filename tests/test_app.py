@@ -624,6 +624,7 @@ def test_cross_promotes_the_blend_and_dpad_walks_prompt_b(tmp_path, monkeypatch)
     # D-pad right moved B on to funk guitar.
     assert metas[0]["prompt_a"] == "(jazz piano + dub bass)"
     assert metas[0]["prompt_b"] == "funk guitar"
+    assert metas[0]["fire"]["id"] == 1  # the promote before it is not a fire: no number used
     assert any("promoted" in m for m in inst.snap.messages)
 
 

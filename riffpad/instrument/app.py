@@ -8,7 +8,6 @@ only ever touched by the reader thread until the reader has stopped.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -16,7 +15,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +135,6 @@ class RecordingBackend:
 
 # --- jobs ---------------------------------------------------------------------------------
 
-_job_ids = itertools.count(1)
-
 
 @dataclass
 class Job:
@@ -149,7 +146,7 @@ class Job:
     fired_t: float  # monotonic time the firing report was read
     fired_wall: float
     seed_image: Any = None
-    id: int = field(default_factory=lambda: next(_job_ids))
+    id: int = 0  # the fire's number in this session (1, 2, ...); 0 for promote's request
     started_t: float | None = None
     queued: bool = False  # the worker was busy when it was fired
 
@@ -341,16 +338,7 @@ class Instrument:
 
     def fire(self, t: float, params) -> None:
         self.fires += 1
-        job = Job(
-            params=params,
-            prompt_a=self.prompt_a,
-            prompt_b=self.prompt_b.text,
-            colour_a=self.colour_a,
-            colour_b=self.prompt_b.colour,
-            fired_t=t,
-            fired_wall=time.time(),
-            seed_image=self.seed_images[self.seed_index],
-        )
+        job = self._job_for(params, t, id=self.fires)
         if self.quit_requested.is_set():
             self.view.note(f"fire #{job.id} ignored: quitting")
             return
@@ -374,16 +362,17 @@ class Instrument:
         self._refresh_prompts()
         self.view.note(f"promoted: A is now {self.prompt_label(new_a)}")
 
-    def _job_for(self, params) -> Job:
+    def _job_for(self, params, t: float | None = None, id: int = 0) -> Job:
         return Job(
-            params,
-            self.prompt_a,
-            self.prompt_b.text,
-            self.colour_a,
-            self.prompt_b.colour,
-            self.clock(),
-            time.time(),
-            self.seed_images[self.seed_index],
+            params=params,
+            prompt_a=self.prompt_a,
+            prompt_b=self.prompt_b.text,
+            colour_a=self.colour_a,
+            colour_b=self.prompt_b.colour,
+            fired_t=self.clock() if t is None else t,
+            fired_wall=time.time(),
+            seed_image=self.seed_images[self.seed_index],
+            id=id,
         )
 
     def _on_connection(self, ev) -> None:
