@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
 DEFAULT_MODEL = "riffusion/riffusion-model-v1"
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file next to ``path``, then rename: never a half-written clip."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _spectrogram_exif(take):
@@ -40,13 +26,15 @@ def save_take(take, prefix: str | Path) -> list[Path]:
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     wav, png, meta = (prefix.with_name(prefix.name + ext) for ext in (".wav", ".png", ".json"))
+    from riffpad.atomic import write_text
+    from riffpad.engine.spectrogram import save_image, write_wav
+
     written = []
     if take.audio is not None:
-        from riffpad.engine.spectrogram import write_wav
-
-        _atomic_write(wav, lambda p: write_wav(p, take.audio, take.sample_rate))
+        write_wav(wav, take.audio, take.sample_rate)
         written.append(wav)
-    _atomic_write(png, lambda p: take.image.save(p, format="PNG", exif=_spectrogram_exif(take)))
+    _spectrogram_exif(take)
+    save_image(png, take.image)
     written.append(png)
     record = {
         "params": take.params,
@@ -54,7 +42,7 @@ def save_take(take, prefix: str | Path) -> list[Path]:
         "lineage": take.lineage,
         "files": {"wav": wav.name if take.audio is not None else None, "png": png.name},
     }
-    _atomic_write(meta, lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    write_text(meta, json.dumps(record, indent=2) + "\n")
     written.append(meta)
     return written
 

@@ -11,12 +11,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 
+from riffpad.atomic import write_text
 from riffpad.resources import data_file
 
 RULES_NAME = "70-riffpad-dualsense.rules"
@@ -96,15 +96,7 @@ def is_riffpad_rules(text: str) -> bool:
 def write_atomically(dest: Path, text: str) -> None:
     """Write aside then rename, so udev never reads a half-written rules file."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(dest, text, perms=0o644)  # rules files are world-readable, as udev's own
 
 
 def reload_udev(runner: Runner | None = None) -> list[str]:

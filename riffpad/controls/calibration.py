@@ -7,13 +7,12 @@ defaults below apply: a radial deadzone of 10/128 hides the drift of a typical p
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from riffpad.atomic import write_text
 from riffpad.controls._toml import FileFormatError, Located, describe, read_toml
 
 FORMAT = "riffpad-calibration"
@@ -227,12 +226,5 @@ def save_calibration(cal: Calibration, path: Path | str, *, created: str | None 
     """Write ``cal`` to ``path`` atomically (aside, then rename): replaces old values."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps(cal, created=created))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, dumps(cal, created=created))
     return path

@@ -19,20 +19,19 @@ always gives the same samples.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from riffpad.atomic import atomic_open
 
 # Riffusion reads images with this scale; its docstring says the value "doesn't matter"
 # because the audio is loudness-normalised afterwards.
@@ -704,29 +703,6 @@ def dbfs(audio: np.ndarray) -> float:
 # --------------------------------------------------------------------------- files
 
 
-@contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike[str]):
-    """Yield a temporary file object next to ``path``; rename it over ``path`` on success."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def to_int16(audio: np.ndarray) -> np.ndarray:
     """Float audio in [-1, 1] to int16 (x * 32768, rounded, saturated)."""
     x = np.asarray(audio)
@@ -746,13 +722,13 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int 
     data = to_int16(audio)
     if data.ndim != 1:
         raise ValueError(f"expected mono audio (1-D), got shape {data.shape}")
-    with _atomic_path(path) as fh:
+    with atomic_open(path) as fh:
         sf.write(fh, data, int(sample_rate), subtype="PCM_16", format="WAV")
 
 
 def save_image(path: str | os.PathLike[str], image: Image.Image) -> None:
     """Save a spectrogram image as PNG with its EXIF, atomically (see ``write_wav``)."""
-    with _atomic_path(path) as fh:
+    with atomic_open(path) as fh:
         image.save(fh, format="PNG", exif=image.getexif())
 
 
