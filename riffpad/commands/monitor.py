@@ -125,12 +125,22 @@ def render(reader: PadReader, source: str):
     "(default: fast with --json, real time for the live view).",
 )
 @click.option("--seconds", type=float, help="Stop after this many seconds.")
+@click.option(
+    "--mapping", help="Mapping file or shipped name for --json params (default: dualsense)."
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Calibration file (default: the pad's own, from the config directory).",
+)
 def monitor(
     replay: str | None,
     as_json: bool,
     path: str | None,
     realtime: bool | None,
     seconds: float | None,
+    mapping: str | None,
+    calibration: str | None,
 ) -> None:
     """Show the pad's state live: sticks, triggers, buttons, d-pad, touch, motion, battery.
 
@@ -154,13 +164,21 @@ def monitor(
         reader = PadReader(dev, reset_leds=False)
         source = f"{dev.info.model} over {dev.transport.value} {dev.info.path_text}"
 
+    from riffpad.controls import monitor_extra
+
+    try:  # params and events for --json, through the mapping and the pad's calibration
+        extras = [monitor_extra(mapping, calibration, dev.serial)]
+    except ValueError as err:
+        reader.stop()
+        raise click.ClickException(str(err)) from err
+
     timer = threading.Timer(seconds, reader.stop) if seconds else None
     if timer:
         timer.daemon = True
         timer.start()
     try:
         if as_json:
-            _json(reader)
+            _json(reader, extras)
         else:
             _live(reader, source)
     except KeyboardInterrupt:
@@ -171,12 +189,12 @@ def monitor(
         reader.stop()
 
 
-def _json(reader: PadReader) -> None:
+def _json(reader: PadReader, extras: Sequence[Extra] = ()) -> None:
     def on_connection(event: ConnectionEvent) -> None:
         state = "connected" if event.connected else f"disconnected ({event.reason})"
         click.echo(f"pad {state}", err=True)
 
-    for record in records(reader.events(), on_connection=on_connection):
+    for record in records(reader.events(), extras, on_connection=on_connection):
         click.echo(json.dumps(record))  # flushed per line, so a pipe sees each report
 
 

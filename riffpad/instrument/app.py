@@ -1,0 +1,784 @@
+"""The instrument: pad -> controls -> one generation worker -> files, speakers, pad feedback.
+
+Threads: the PadReader's thread reads reports and runs ``on_pad_event`` (controls, fire,
+feedback: cheap and allocation-light); the worker thread renders, writes and plays a take;
+the main thread supervises (quit, end of a replay, idle feedback ticks). The pad device is
+only ever touched by the reader thread until the reader has stopped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from riffpad import __version__
+from riffpad.instrument.feedback import SANE, FeedbackPolicy, blend
+from riffpad.instrument.prompts import Prompt
+from riffpad.instrument.status import StatusView
+from riffpad.instrument.takes import TakeWriteError, TakeWriter
+from riffpad.instrument.worker import GenerationWorker
+
+log = logging.getLogger("riffpad.instrument")
+
+TICK_S = 0.05  # main-thread feedback tick while animating (pulse runs at 8 updates/s)
+IDLE_TICK_S = 0.25
+DENOISING_WITH_SEED_IMAGE = 0.75  # riffusion's default strength for seed images
+
+
+# --- the pad handle wrapper: records output reports, observes writes, defers close -------
+
+
+class WriteLog:
+    """``--capture-output``: every output report as JSON Lines ``{"t": s, "report": hex}``."""
+
+    def __init__(self, path: str | os.PathLike | None, clock=time.monotonic):
+        self._file = open(path, "w", encoding="utf-8") if path else None
+        self._clock = clock
+        self._t0 = clock()
+        self._lock = threading.Lock()
+        self.count = 0
+        self.last_t: float | None = None
+
+    def record(self, data: bytes) -> None:
+        now = self._clock()
+        with self._lock:
+            self.count += 1
+            self.last_t = now
+            if self._file is not None:
+                line = json.dumps({"t": round(now - self._t0, 6), "report": data.hex()})
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class RecordingHandle:
+    """A hidapi-like device handle that forwards everything and logs writes.
+
+    With ``hold_open`` (replays) the reader's close is deferred until ``really_close``:
+    after the capture ends the instrument still answers on the "pad" (done flash, exit
+    restore) so a replay produces the same feedback as a live run.
+    """
+
+    def __init__(self, handle, writes: WriteLog, *, hold_open: bool = False):
+        self._h = handle
+        self._writes = writes
+        self.hold_open = hold_open
+        self.close_requested = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._h, name)
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        n = self._h.write(data)
+        if n is None or n >= 0:
+            self._writes.record(data)
+        return n
+
+    def close(self) -> None:
+        self.close_requested.set()
+        if not self.hold_open:
+            self._h.close()
+
+    def really_close(self) -> None:
+        self._h.close()
+
+
+class RecordingBackend:
+    """Wraps a hidapi-like backend so every opened pad handle is a RecordingHandle."""
+
+    def __init__(self, backend, writes: WriteLog):
+        self._b = backend
+        self._writes = writes
+
+    def enumerate(self, *args, **kwargs):
+        return self._b.enumerate(*args, **kwargs)
+
+    def device(self, *args, **kwargs):
+        return RecordingHandle(self._b.device(*args, **kwargs), self._writes)
+
+    def __getattr__(self, name):
+        return getattr(self._b, name)
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+_job_ids = itertools.count(1)
+
+
+@dataclass
+class Job:
+    params: Any  # controls.Params at fire time
+    prompt_a: Any  # str or the engine's promoted prompt (lineage)
+    prompt_b: Any
+    colour_a: tuple
+    colour_b: tuple
+    fired_t: float  # monotonic time the firing report was read
+    fired_wall: float
+    seed_image: Any = None
+    id: int = field(default_factory=lambda: next(_job_ids))
+    started_t: float | None = None
+    queued: bool = False  # the worker was busy when it was fired
+
+
+def prompt_text(p: Any) -> str:
+    """Display text of a prompt: a string, or an engine lineage object."""
+    if isinstance(p, str):
+        return p
+    for attr in ("text", "prompt", "label"):
+        v = getattr(p, attr, None)
+        if isinstance(v, str):
+            return v
+    return str(p)
+
+
+def jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    for attr in ("to_dict", "as_dict"):
+        fn = getattr(v, attr, None)
+        if callable(fn):
+            return jsonable(fn())
+    return str(v)
+
+
+# --- the instrument -----------------------------------------------------------------------
+
+
+class Instrument:
+    """Wires one PadReader, Controls, an engine, a TakeWriter, a Player and the status view.
+
+    ``make_request(job) -> request`` builds the engine's RenderRequest; ``engine.render``
+    turns it into a Take (``image``, ``audio``, ``sample_rate``, ``params``, ``timings``,
+    ``lineage``).
+    """
+
+    def __init__(
+        self,
+        *,
+        reader,
+        controls,
+        engine,
+        make_request,
+        writer: TakeWriter,
+        player=None,
+        prompts: list[Prompt],
+        view: StatusView,
+        policy: FeedbackPolicy | None = None,
+        writes: WriteLog | None = None,
+        held_handle: RecordingHandle | None = None,
+        engine_info: dict | None = None,
+        seed_images: list | None = None,
+        clock=time.monotonic,
+    ) -> None:
+        self.reader = reader
+        self.controls = controls
+        self.engine = engine
+        self.make_request = make_request
+        self.writer = writer
+        self.player = player
+        self.prompts = prompts
+        self.view = view
+        self.snap = view.snapshot
+        self.writes = writes or WriteLog(None)
+        self.held_handle = held_handle
+        self.engine_info = engine_info or {}
+        self.seed_images = seed_images or [None]
+        self.seed_index = 0
+        self.clock = clock
+        self.prompt_a: Any = prompts[0].text
+        self.colour_a = prompts[0].colour
+        self.b_index = 1
+        self.policy = policy or FeedbackPolicy(prompts[0].colour, prompts[1].colour)
+        self.params = None
+        self.wanted = None  # the Feedback last asked of the reader
+        self._held_device = None
+        self._reader_finished = threading.Event()
+        self.quit_requested = threading.Event()
+        self.wake = threading.Event()
+        self.fires = 0
+        self.takes: list = []  # TakeFiles of every take written
+        self.failures = 0
+        # (fire -> render start in s, whether it waited behind another take)
+        self.latency_fire_to_start: list[tuple[float, bool]] = []
+        self._last_report_t = 0.0
+        self._battery = None
+        self.worker = GenerationWorker(
+            self._render, on_done=self._done, on_error=self._failed, on_start=self._started
+        )
+        self._refresh_prompts()
+
+    # -- prompts ----------------------------------------------------------------------
+    @property
+    def prompt_b(self) -> Prompt:
+        return self.prompts[self.b_index]
+
+    def _refresh_prompts(self) -> None:
+        self.policy.colour_a = self.colour_a
+        self.policy.colour_b = self.prompt_b.colour
+        self.snap.prompt_a = prompt_text(self.prompt_a)
+        self.snap.prompt_b = self.prompt_b.text
+
+    def _step_prompt_b(self, step: int) -> None:
+        self.b_index = (self.b_index + step) % len(self.prompts)
+        self._refresh_prompts()
+        self.view.note(f"prompt B: {self.prompt_b.text}")
+
+    # -- pad events (reader thread) ---------------------------------------------------
+    def on_pad_event(self, ev) -> None:
+        state = getattr(ev, "state", None)
+        if state is not None:
+            self._on_report(ev.t, state)
+        elif hasattr(ev, "rejected"):
+            self.snap.skipped += 1
+        elif hasattr(ev, "connected"):
+            self._on_connection(ev)
+
+    def _on_report(self, t: float, state) -> None:
+        params, events = self.controls.update(state, t)
+        self.params = params
+        self._last_report_t = t
+        for event in events:
+            self._on_control_event(event, t, params)
+        self._set_feedback(
+            self.policy.frame(t, alpha=params.alpha, steps=params.steps, busy=self.worker.busy)
+        )
+        if state.battery is not None and state.battery != self._battery:
+            self._battery = state.battery
+            pct = state.battery.percent
+            self.snap.battery = (
+                "?" if pct is None else f"{pct}%" + (" ⚡" if state.battery.charging else "")
+            )
+
+    def _on_control_event(self, event: str, t: float, params) -> None:
+        if event == "fire":
+            self.fire(t, params)
+        elif event == "promote":
+            self.promote(params)
+        elif event == "next_prompt":
+            self._step_prompt_b(+1)
+        elif event == "prev_prompt":
+            self._step_prompt_b(-1)
+        elif event in ("next_seed_image", "prev_seed_image"):
+            if len(self.seed_images) > 1:
+                step = 1 if event == "next_seed_image" else -1
+                self.seed_index = (self.seed_index + step) % len(self.seed_images)
+                self.view.note(f"seed image: {self._seed_label(self.seed_images[self.seed_index])}")
+        elif event == "replay":
+            if self.player is not None and self.takes:
+                self.player.play(self._last_audio, self._last_rate)
+        elif event == "stop":
+            if self.player is not None:
+                self.player.stop()
+        elif event == "quit":
+            self.view.note("quit (PS held)")
+            self.request_quit()
+
+    def fire(self, t: float, params) -> None:
+        self.fires += 1
+        job = Job(
+            params=params,
+            prompt_a=self.prompt_a,
+            prompt_b=self.prompt_b.text,
+            colour_a=self.colour_a,
+            colour_b=self.prompt_b.colour,
+            fired_t=t,
+            fired_wall=time.time(),
+            seed_image=self.seed_images[self.seed_index],
+        )
+        if self.quit_requested.is_set():
+            self.view.note(f"fire #{job.id} ignored: quitting")
+            return
+        job.queued = self.worker.busy
+        replaced = self.worker.submit(job)
+        if replaced is not None:
+            self.view.note(f"fire #{replaced.id} superseded by fire #{job.id} (latest wins)")
+        self._sync_worker()
+
+    def promote(self, params) -> None:
+        """Cross: the current blend becomes prompt A; B moves on to the next prompt."""
+        try:
+            request = self.make_request(self._job_for(params))
+            new_a = self.engine.promote(request)
+        except Exception as e:
+            self.view.note(f"promote failed: {e}", logging.ERROR)
+            return
+        self.colour_a = blend(self.colour_a, self.prompt_b.colour, params.alpha)
+        self.prompt_a = new_a
+        self.b_index = (self.b_index + 1) % len(self.prompts)
+        self._refresh_prompts()
+        self.view.note(f"promoted: A is now {prompt_text(new_a)}")
+
+    def _job_for(self, params) -> Job:
+        return Job(
+            params,
+            self.prompt_a,
+            self.prompt_b.text,
+            self.colour_a,
+            self.prompt_b.colour,
+            self.clock(),
+            time.time(),
+            self.seed_images[self.seed_index],
+        )
+
+    def _on_connection(self, ev) -> None:
+        self.snap.connected = bool(ev.connected)
+        if ev.connected:
+            info = ev.info
+            self.snap.pad = (
+                f"{getattr(info, 'model', 'pad')} over {getattr(info, 'transport', '?').value}"
+            )
+            self.view.note(f"pad connected: {self.snap.pad}")
+        else:
+            self.snap.pad = "pad unplugged: plug it back in to play on" + (
+                f" ({ev.reason})" if ev.reason else ""
+            )
+            self.view.note(self.snap.pad, logging.WARNING)
+
+    # -- worker thread ----------------------------------------------------------------
+    def _started(self, job: Job) -> None:
+        job.started_t = self.clock()
+        self.latency_fire_to_start.append((job.started_t - job.fired_t, job.queued))
+        self._sync_worker()
+
+    def _render(self, job: Job):
+        return self.engine.render(self.make_request(job))
+
+    def _done(self, job: Job, take) -> None:
+        made_s = self.clock() - job.fired_t
+        meta = self.take_meta(job, take, made_s)
+        if self.player is not None:
+            self.player.play(take.audio, take.sample_rate)
+        self._last_audio, self._last_rate = take.audio, take.sample_rate
+        try:
+            files = self.writer.write(take.audio, take.sample_rate, take.image, meta)
+        except TakeWriteError as e:
+            self.failures += 1
+            self.policy.error(self.clock())
+            self.view.note(f"take from fire #{job.id} not saved: {e}", logging.ERROR)
+        else:
+            self.takes.append(files)
+            self.policy.done(self.clock())
+            self.snap.takes = len(self.takes)
+            self.snap.last_take = files.stem
+            self.snap.last_take_s = made_s
+            self.view.note(f"take {files.stem} (fire #{job.id}) in {made_s:.2f} s")
+        self._sync_worker(after=job)
+
+    def _failed(self, job: Job, exc: BaseException) -> None:
+        self.failures += 1
+        self.policy.error(self.clock())
+        self.view.note(f"generation failed (fire #{job.id}): {exc}", logging.ERROR)
+        self._sync_worker(after=job)
+
+    def _sync_worker(self, after: Job | None = None) -> None:
+        w = self.worker
+        busy = w.current is not None and w.current is not after
+        self.snap.worker = "generating" if busy else "idle"
+        self.snap.pending = w.pending is not None
+        self.snap.superseded = w.superseded
+        self._push_feedback(busy=busy or w.pending is not None)
+        self.wake.set()
+
+    def _push_feedback(self, busy: bool | None = None) -> None:
+        p = self.params
+        if p is None:
+            return
+        if busy is None:
+            busy = self.worker.busy
+        self._set_feedback(self.policy.frame(self.clock(), alpha=p.alpha, steps=p.steps, busy=busy))
+
+    def _set_feedback(self, fb) -> None:
+        self.wanted = fb
+        self.reader.set_feedback(fb)
+
+    def take_meta(self, job: Job, take, made_s: float) -> dict:
+        p = job.params
+        engine_params = jsonable(getattr(take, "params", {}) or {})
+        meta: dict[str, Any] = {
+            "alpha": float(p.alpha),
+            "seed": int(p.seed),
+            "cfg": float(p.cfg),
+            "steps": int(p.steps),
+            "base_seed": int(p.base_seed),
+            "nudge": int(p.nudge),
+            "prompt_a": prompt_text(job.prompt_a),
+            "prompt_b": prompt_text(job.prompt_b),
+            "seed_image": self._seed_label(job.seed_image),
+        }
+        for key in ("model", "scheduler", "device", "dtype", "denoising"):
+            if key in engine_params:
+                meta[key] = engine_params[key]
+            elif key in self.engine_info:
+                meta[key] = self.engine_info[key]
+        timings = dict(jsonable(getattr(take, "timings", {}) or {}))
+        timings["fire_to_start_s"] = (job.started_t or job.fired_t) - job.fired_t
+        timings["fire_to_done_s"] = made_s
+        meta["lineage"] = jsonable(getattr(take, "lineage", None))
+        meta["timings"] = timings
+        meta["engine"] = engine_params
+        audio = getattr(take, "audio", None)
+        meta["audio"] = {
+            "sample_rate": int(take.sample_rate),
+            "frames": len(audio) if audio is not None else 0,
+            "seconds": round(len(audio) / take.sample_rate, 4) if audio is not None else 0,
+        }
+        meta["fire"] = {
+            "id": job.id,
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(job.fired_wall)),
+        }
+        meta["riffpad"] = __version__
+        return meta
+
+    @staticmethod
+    def _seed_label(seed) -> str | None:
+        if seed is None:
+            return None
+        return getattr(seed, "label", None) or str(seed)
+
+    # -- main thread ------------------------------------------------------------------
+    def request_quit(self) -> None:
+        self.quit_requested.set()
+        self.wake.set()
+
+    def tick(self) -> None:
+        """Keep animations going between reports (pad unplugged, sparse replays)."""
+        self.snap.reports_per_s = getattr(self.reader, "reports_per_second", 0.0)
+        self.snap.skipped = sum(getattr(self.reader, "rejected", {}).values())
+        if self.params is not None and self.clock() - self._last_report_t > TICK_S:
+            self._push_feedback()
+
+    def run(self) -> int:
+        """Play until quit (or the replay's end); finish work, restore the pad. Exit code."""
+        thread = threading.Thread(target=self._read_pad, name="pad-reader", daemon=True)
+        thread.start()
+        try:
+            while not self.quit_requested.is_set():
+                if self._reader_finished.is_set():  # a replay ended (live readers reconnect)
+                    break
+                animating = self.params is not None and self.policy.animating(
+                    self.clock(), self.worker.busy
+                )
+                self.wake.wait(TICK_S if animating else IDLE_TICK_S)
+                self.wake.clear()
+                self.tick()
+            self.finish()
+        finally:
+            self.worker.close(cancel_pending=True, timeout=0.1)
+        return 0
+
+    def _read_pad(self) -> None:
+        try:
+            self.reader.run(self.on_pad_event)
+        finally:
+            self._reader_finished.set()
+            self.wake.set()
+
+    def finish(self) -> None:
+        """Quit: drop a waiting fire (said), finish the take in progress, restore the pad.
+        End of a replay: finish everything pending first, as if the pad were still there."""
+        replay_ended = not self.quit_requested.is_set()
+        if not replay_ended:
+            cancelled = self.worker.cancel_pending()
+            if cancelled is not None:
+                self.view.note(f"fire #{cancelled.id} cancelled: quitting")
+            if self.worker.current is not None:
+                self.view.note("finishing the take in progress...")
+        while not self.worker.wait_idle(TICK_S):
+            self.tick()
+            self._flush_feedback_if_reader_stopped()
+        # Let the done flash / error rumble play out, then leave the pad sane.
+        while self.params is not None and self.policy.animating(self.clock(), False):
+            time.sleep(TICK_S)
+            self.tick()
+            self._flush_feedback_if_reader_stopped()
+        self.restore_pad()
+
+    def _flush_feedback_if_reader_stopped(self) -> None:
+        # After a replay ended the reader no longer writes: write through the held device.
+        if self._reader_finished.is_set() and self.held_device is not None:
+            if self.wanted is not None:
+                self.held_device.send_feedback(self.wanted)
+
+    @property
+    def held_device(self):
+        return self._held_device
+
+    def hold_device(self, device) -> None:
+        self._held_device = device
+
+    def restore_pad(self) -> None:
+        """Lightbar blue, rumble off, triggers off, LEDs off: how the kernel leaves a pad."""
+        if self._reader_finished.is_set():
+            if self.held_device is not None:
+                self.held_device.send_feedback(SANE)
+        else:
+            before = self.writes.count
+            self.reader.set_feedback(SANE)
+            deadline = time.monotonic() + 0.5
+            while self.writes.count == before and time.monotonic() < deadline:
+                if not getattr(self.reader, "connected", True):
+                    break
+                time.sleep(0.005)
+            self.reader.stop()
+        if self.held_handle is not None:
+            self.held_handle.really_close()
+        if self.player is not None:
+            self.player.close()
+        self.writes.close()
+
+
+# --- building the instrument from options -------------------------------------------------
+
+
+@dataclass
+class Options:
+    device: str | None = None  # hidraw path; None: the first pad found
+    model: str | None = None
+    torch_device: str | None = None
+    scheduler: str | None = None
+    out: str = "watched"
+    prompt_a: str | None = None
+    prompt_b: str | None = None
+    prompts: str | None = None
+    no_audio: bool = False
+    audio_device: str | int | None = None
+    loop: bool = False
+    replay: str | None = None
+    capture_output: str | None = None
+    mapping: str | None = None
+    calibration: str | None = None
+    seed_image: str | None = None
+    trigger_feel: bool = False
+    live: bool | None = None  # None: rich Live view when stdout is a TTY
+    backend: Any = None  # hidapi-like backend (tests: tests/fakehid.FakeBackend)
+    engine: Any = None  # a ready engine (tests, benchmarks); else Engine.load(model)
+    realtime: bool = True  # replays in recorded timing
+    make_request: Any = None  # job -> engine request; default riffpad.engine.RenderRequest
+
+
+class StartupError(Exception):
+    """Something the player must fix before the instrument can start (message says what)."""
+
+
+def default_make_request(engine_module):
+    def make(job: Job):
+        return engine_module.RenderRequest(
+            prompt_a=job.prompt_a,
+            prompt_b=prompt_text(job.prompt_b),
+            alpha=float(job.params.alpha),
+            seed_a=int(job.params.seed),
+            steps=int(job.params.steps),
+            guidance=float(job.params.cfg),
+            **({"seed_image": job.seed_image} if job.seed_image is not None else {}),
+        )
+
+    return make
+
+
+def build(opts: Options, view: StatusView) -> Instrument:
+    """Open the pad (fail fast), then load the engine; raises StartupError."""
+    from riffpad.controls import (
+        CalibrationError,
+        Controls,
+        MappingError,
+        load_calibration,
+        load_mapping,
+    )
+    from riffpad.instrument.prompts import PromptFileError, resolve_prompts
+    from riffpad.pad.capture import CaptureError, replay_device
+    from riffpad.pad.device import PadError, PadReader, default_backend, open_pad
+
+    snap = view.snapshot
+    try:
+        prompts = resolve_prompts(opts.prompt_a, opts.prompt_b, opts.prompts)
+    except PromptFileError as e:
+        raise StartupError(str(e)) from None
+    writer = TakeWriter(opts.out)
+    try:
+        stale = writer.prepare()
+    except TakeWriteError as e:
+        raise StartupError(str(e)) from None
+    if stale:
+        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
+    snap.out_dir = str(opts.out)
+
+    try:
+        writes = WriteLog(opts.capture_output)
+    except OSError as e:
+        raise StartupError(f"cannot write {opts.capture_output}: {e.strerror or e}") from None
+    held = None
+    try:
+        if opts.replay:
+            dev = replay_device(opts.replay, realtime=opts.realtime)
+            held = RecordingHandle(dev.handle, writes, hold_open=True)
+            dev.handle = held
+            reader = PadReader(dev, reconnect=False)
+        else:
+            backend = RecordingBackend(opts.backend or default_backend(), writes)
+            dev = open_pad(opts.device, backend)
+            reader = PadReader(dev, backend=backend, path=opts.device)
+    except (PadError, CaptureError, OSError) as e:
+        writes.close()
+        raise StartupError(str(e)) from None
+    snap.connected = True
+    snap.pad = f"{dev.info.model} over {dev.info.transport.value}" + (
+        f" (replay of {opts.replay})" if opts.replay else ""
+    )
+    try:
+        controls = Controls(
+            load_mapping(opts.mapping), load_calibration(dev.serial, opts.calibration)
+        )
+    except (MappingError, CalibrationError, OSError) as e:
+        dev.close()
+        raise StartupError(str(e)) from None
+
+    engine = opts.engine
+    if engine is None:
+        view.note("loading the model...")
+        from riffpad.engine import Engine
+
+        try:
+            engine = Engine.load(
+                opts.model or "riffusion/riffusion-model-v1",
+                device=opts.torch_device,
+                scheduler=opts.scheduler,
+            )
+            view.note(f"warming up ({engine_description(engine)})...")
+            engine.warmup()
+        except Exception as e:
+            dev.close()
+            raise StartupError(f"cannot load the model: {e}") from None
+    if opts.make_request is not None:
+        import types
+
+        make_request, engine_module = opts.make_request, types.SimpleNamespace()
+    else:
+        import riffpad.engine as engine_module
+
+        make_request = default_make_request(engine_module)
+    info = {
+        "model": getattr(engine, "model", None),
+        "scheduler": _call_or(getattr(engine, "scheduler_class", None)),
+        "device": str(getattr(engine, "device", "")),
+        "dtype": str(getattr(engine, "dtype", "")),
+    }
+    info = {k: v for k, v in info.items() if v not in (None, "")}
+    snap.device = engine_description(engine)
+    # D-pad up/down walk the seed images the engine knows; --seed-image (a name or a
+    # file) comes first, else Riffusion's default.
+    names = list(_call_or(getattr(engine, "seed_images", None)) or [])
+    first = opts.seed_image or getattr(engine_module, "DEFAULT_SEED_IMAGE", None)
+    if first in names:
+        names.remove(first)
+    seed_images = [first, *names] if first else (names or [None])
+
+    player = None
+    if opts.no_audio:
+        snap.audio = "off (--no-audio)"
+    else:
+        from riffpad.instrument.player import AudioUnavailable, Player
+
+        player = Player(device=opts.audio_device, loop=opts.loop)
+        try:
+            player.start()
+            snap.audio = f"playing on {opts.audio_device or 'the default output'}"
+        except AudioUnavailable as e:
+            player = None
+            snap.audio = "off (no audio output)"
+            view.note(f"{e}; playing silently (files are still written)", logging.WARNING)
+
+    policy = FeedbackPolicy(prompts[0].colour, prompts[1].colour, trigger_feel=opts.trigger_feel)
+    inst = Instrument(
+        reader=reader,
+        controls=controls,
+        engine=engine,
+        make_request=make_request,
+        writer=writer,
+        player=player,
+        prompts=prompts,
+        view=view,
+        policy=policy,
+        writes=writes,
+        held_handle=held,
+        engine_info=info,
+        seed_images=seed_images,
+    )
+    if held is not None:
+        inst.hold_device(dev)
+    return inst
+
+
+def _call_or(fn, default=None):
+    if callable(fn):
+        try:
+            return fn()
+        except Exception:
+            return default
+    return fn if fn is not None else default
+
+
+def engine_description(engine) -> str:
+    parts = [str(getattr(engine, "model", "") or "")]
+    sched = _call_or(getattr(engine, "scheduler_class", None))
+    if sched:
+        parts.append(str(sched))
+    dev = getattr(engine, "device", None)
+    if dev is not None:
+        parts.append(f"on {dev}")
+    return " ".join(p for p in parts if p) or type(engine).__name__
+
+
+def run(opts: Options) -> int:
+    """The `riffpad` command: play until quit. Returns the exit code."""
+    from riffpad.instrument.status import Snapshot
+
+    view = StatusView(Snapshot(), live=opts.live)
+    try:
+        inst = build(opts, view)
+    except StartupError as e:
+        print(f"riffpad: {e}", file=sys.stderr)
+        return 2
+
+    presses = 0
+
+    def on_sigint(signum, frame):
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            view.note("quitting: finishing the take in progress (Ctrl-C again to quit now)")
+            inst.request_quit()
+            return
+        # Second Ctrl-C: now. Finished takes are complete files; a take being written
+        # exists only as dot-prefixed temporaries, which we remove (or the next start does).
+        inst.writer.remove_own_temps()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with view:
+            view.note(
+                f"ready: R2 fires, right stick X blends A -> B; takes go to {opts.out}"
+                + (" (replay)" if opts.replay else "")
+            )
+            code = inst.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    view.note(f"{len(inst.takes)} take(s) written to {opts.out}; {inst.fires} fire(s)")
+    return code

@@ -1,0 +1,282 @@
+"""Write takes to the watched folder: `<timestamp>-<n>.wav`, `.png`, `.json`.
+
+A DAW (or any folder watcher) may pick a file up the instant its name appears, so every
+file is written aside under a dot-prefixed temporary name in the same folder, fsynced, and
+only then given its final name with a hard link (which, like O_EXCL, fails instead of
+replacing an existing file). The JSON goes last: when it exists, the WAV and PNG are
+complete. Nothing is ever overwritten: a taken name moves the take to the next ``n``.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+TEMP_PREFIX = ".riffpad-"
+TEMP_SUFFIX = ".tmp"
+# Link fallbacks: filesystems (FAT, some network mounts) without hard links.
+_NO_LINK = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}
+EXTENSIONS = ("wav", "png", "json")  # publish order: JSON last
+
+
+class TakeWriteError(Exception):
+    """A take could not be written; nothing of it was left in the folder."""
+
+
+@dataclass(frozen=True)
+class TakeFiles:
+    stem: str
+    wav: Path
+    png: Path
+    json: Path
+
+    @property
+    def name(self) -> str:
+        return self.stem
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit PCM WAV: what every DAW imports."""
+    buf = io.BytesIO()
+    data = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
+    soundfile.write(buf, data, int(sample_rate), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def png_bytes(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def json_bytes(meta: dict) -> bytes:
+    return (json.dumps(meta, indent=2, sort_keys=False, default=_json_default) + "\n").encode()
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    return str(obj)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TakeWriter:
+    """Publishes takes atomically into ``folder``; see the module docstring.
+
+    ``clock`` gives the wall-clock time used in the file name. ``write_file`` can be
+    replaced (tests) to slow the write down or to fail like a full disk.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        *,
+        clock: Callable[[], float] = time.time,
+        fsync: bool = True,
+    ) -> None:
+        self.folder = Path(folder)
+        self.clock = clock
+        self.fsync = fsync
+        self._n = itertools.count(1)
+        self._temp_ids = itertools.count()
+        self.written = 0
+
+    # -- setup ------------------------------------------------------------------------
+    def prepare(self) -> list[Path]:
+        """Create the folder, check it is writable, drop temp files of dead writers.
+
+        Returns the stale temporary files removed. Raises TakeWriteError.
+        """
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TakeWriteError(f"cannot create the takes folder {self.folder}: {_why(e)}") from e
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            raise TakeWriteError(f"the takes folder {self.folder} is not writable")
+        return self.remove_stale_temps()
+
+    def remove_stale_temps(self) -> list[Path]:
+        removed = []
+        try:
+            entries = list(self.folder.iterdir())
+        except OSError:
+            return removed
+        for p in entries:
+            name = p.name
+            if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+                continue
+            try:
+                pid = int(name[len(TEMP_PREFIX) :].split("-", 1)[0])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                try:
+                    p.unlink()
+                    removed.append(p)
+                except OSError:
+                    pass
+        return removed
+
+    def remove_own_temps(self) -> None:
+        """Drop this process's temporaries (a hard quit mid-write). Signal-safe enough:
+        only listdir and unlink."""
+        prefix = f"{TEMP_PREFIX}{os.getpid()}-"
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
+                _unlink_quiet(self.folder / name)
+
+    # -- writing ----------------------------------------------------------------------
+    def write(self, audio: np.ndarray, sample_rate: int, image, meta: dict) -> TakeFiles:
+        """Write one take and return its final paths. ``meta`` gets ``take`` and ``files``.
+
+        Raises TakeWriteError (disk full, folder gone or not writable, ...) after removing
+        everything of this take, temporary or published.
+        """
+        try:
+            payloads = {"wav": wav_bytes(audio, sample_rate), "png": png_bytes(image)}
+        except Exception as e:  # encoding failed: nothing touched the folder yet
+            raise TakeWriteError(f"could not encode the take: {e}") from e
+        when = self.clock()
+        temps: dict[str, Path] = {}
+        try:
+            for ext in ("wav", "png"):
+                temps[ext] = self._write_temp(ext, payloads[ext])
+            # The JSON names the files, so its contents depend on the stem: reserve the stem
+            # with the WAV and PNG first, then write and publish the JSON.
+            return self._publish(when, temps, meta)
+        except OSError as e:
+            raise TakeWriteError(f"could not write a take to {self.folder}: {_why(e)}") from e
+        finally:
+            for p in temps.values():
+                _unlink_quiet(p)
+
+    def _write_temp(self, ext: str, data: bytes) -> Path:
+        path = self.folder / f"{TEMP_PREFIX}{os.getpid()}-{next(self._temp_ids)}.{ext}{TEMP_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            self.write_file(fd, data)
+            if self.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            _unlink_quiet(path)
+            raise
+        os.close(fd)
+        return path
+
+    @staticmethod
+    def write_file(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    def _publish(self, when: float, temps: dict[str, Path], meta: dict) -> TakeFiles:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+        while True:
+            n = next(self._n)
+            stem = f"{stamp}-{n}"
+            final = {ext: self.folder / f"{stem}.{ext}" for ext in EXTENSIONS}
+            if any(p.exists() for p in final.values()):
+                continue
+            published: list[Path] = []
+            try:
+                for ext in ("wav", "png"):
+                    _link_exclusive(temps[ext], final[ext])
+                    published.append(final[ext])
+                files = TakeFiles(stem, final["wav"], final["png"], final["json"])
+                full = dict(meta)
+                full["take"] = stem
+                full["files"] = {ext: final[ext].name for ext in EXTENSIONS}
+                temps["json"] = self._write_temp("json", json_bytes(full))
+                _link_exclusive(temps["json"], final["json"])
+                published.append(final["json"])
+            except FileExistsError:
+                for p in published:  # another writer took this stem: move on
+                    _unlink_quiet(p)
+                continue
+            except BaseException:
+                for p in published:
+                    _unlink_quiet(p)
+                raise
+            if self.fsync:
+                _fsync_dir(self.folder)
+            self.written += 1
+            return files
+
+
+def _link_exclusive(src: Path, dst: Path) -> None:
+    """Give ``src`` the name ``dst``; FileExistsError rather than replacing ``dst``."""
+    try:
+        os.link(src, dst)
+        return
+    except OSError as e:
+        if e.errno not in _NO_LINK:
+            raise
+    # No hard links here: reserve the name with O_EXCL, then replace the empty placeholder.
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    os.close(fd)
+    try:
+        os.replace(src, dst)
+    except BaseException:
+        _unlink_quiet(dst)
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _unlink_quiet(p: Path) -> None:
+    try:
+        os.unlink(p)
+    except OSError:
+        pass
+
+
+def _why(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "the disk is full"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied (folder not writable)"
+    return e.strerror or str(e)
+
+
+def take_files(folder: str | os.PathLike) -> Iterable[Path]:
+    """Published take files (no temporaries) in ``folder``, sorted."""
+    return sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))

@@ -1,0 +1,353 @@
+"""The instrument end to end: captures replayed through the real reader, controls, worker,
+take writer and feedback; the engine is a fake (fast, scriptable) or the tiny model."""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from riffpad.controls import Controls, load_calibration, load_mapping
+from riffpad.instrument.app import Options, build, run
+from riffpad.instrument.feedback import SANE, WHITE
+from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.pad.capture import CaptureWriter, make_header
+from riffpad.pad.reports import crc32_ok, parse_input
+from riffpad.pad.state import Transport
+from tests.fakehid import report_for
+
+ROOT = Path(__file__).resolve().parents[1]
+DT = 0.004  # 250 reports/s, as a DualSense over USB
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path, monkeypatch):
+    # Calibration and config come from the user's config dir: keep tests off the real one.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def pad_script(segments):
+    """[(seconds, fields)] -> [(t, fields)] at 250 reports/s."""
+    out, t = [], 0.0
+    for seconds, fields in segments:
+        for _ in range(max(1, round(seconds / DT))):
+            out.append((round(t, 6), fields))
+            t += DT
+    return out
+
+
+def write_capture(path, script, transport=Transport.BLUETOOTH):
+    with CaptureWriter(path, make_header(transport, mac="a0:ab:51:00:00:07")) as w:
+        for i, (t, fields) in enumerate(script):
+            w.write(t, report_for(transport, seq=i & 0xFF, **fields))
+    return path
+
+
+TOUCH = ((True, 1, 480, 500), (False, 0, 0, 0))
+IDLE = dict(rx=0, ly=128, l2=0, r2=0, touch=TOUCH)
+FIRE = dict(IDLE, r2=255)
+MOVED = dict(rx=255, ly=0, l2=200, r2=0, touch=TOUCH)
+MOVED_FIRE = dict(MOVED, r2=255)
+MOVED2 = dict(rx=128, ly=255, l2=90, r2=0, touch=TOUCH)
+MOVED2_FIRE = dict(MOVED2, r2=255)
+
+# Fire 1; while it renders fire 2 then fire 3 (2 is superseded: latest wins).
+THREE_FIRES = [
+    (0.2, IDLE),
+    (0.06, FIRE),
+    (0.06, IDLE),
+    (0.06, MOVED),
+    (0.06, MOVED_FIRE),
+    (0.06, MOVED),
+    (0.06, MOVED2),
+    (0.06, MOVED2_FIRE),
+    (0.06, MOVED2),
+    (0.3, MOVED2),
+]
+
+
+def expected_fire_params(script, transport=Transport.BLUETOOTH):
+    """Params at each fire, computed independently from the same reports and mapping."""
+    controls = Controls(load_mapping(None), load_calibration(None))
+    fires = []
+    for t, fields in script:
+        state = parse_input(report_for(transport, **fields), transport)
+        params, events = controls.update(state, t)
+        if "fire" in events:
+            fires.append(params)
+    return fires
+
+
+@dataclass
+class FakeEngine:
+    """Engine contract: render(request) -> Take(image, audio, sample_rate, params, timings,
+    lineage); promote(request). Scriptable delay and failures."""
+
+    delay: float = 0.3
+    fail_on: set = field(default_factory=set)
+    requests: list = field(default_factory=list)
+    model: str = "fake-model"
+    device: str = "cpu"
+    gate: threading.Event | None = None
+
+    def scheduler_class(self):
+        return "FakeScheduler"
+
+    def render(self, request):
+        self.requests.append(request)
+        n = len(self.requests)
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        time.sleep(self.delay)
+        if n in self.fail_on:
+            raise RuntimeError(f"CUDA out of memory (fake, render {n})")
+        audio = (0.2 * np.sin(np.arange(22050) * 0.05)).astype(np.float32)
+
+        @dataclass
+        class Take:
+            image: object
+            audio: np.ndarray
+            sample_rate: int
+            params: dict
+            timings: dict
+            lineage: dict
+
+        return Take(
+            Image.new("RGB", (64, 64), (n, 0, 0)),
+            audio,
+            44100,
+            dict(request, scheduler="FakeScheduler", model=self.model),
+            {"render_s": self.delay},
+            dict(request),
+        )
+
+    def promote(self, request):
+        return f"({request['prompt_a']} + {request['prompt_b']})"
+
+
+def make_request(job):
+    p = job.params
+    return {
+        "prompt_a": str(job.prompt_a),
+        "prompt_b": job.prompt_b,
+        "alpha": p.alpha,
+        "seed_a": p.seed,
+        "steps": p.steps,
+        "guidance": p.cfg,
+    }
+
+
+def replay(tmp_path, script, engine, **kw):
+    cap = write_capture(tmp_path / "in.jsonl", script)
+    out = tmp_path / "watched"
+    feedback = tmp_path / "feedback.jsonl"
+    opts = Options(
+        replay=str(cap),
+        out=str(out),
+        capture_output=str(feedback),
+        no_audio=True,
+        live=False,
+        engine=engine,
+        make_request=make_request,
+        **kw,
+    )
+    snap = Snapshot()
+    view = StatusView(snap, live=False, stream=open(tmp_path / "log.txt", "w"))
+    inst = build(opts, view)
+    code = inst.run()
+    takes = sorted(out.glob("*.json"))
+    lines = [json.loads(x) for x in feedback.read_text().splitlines()]
+    return code, inst, [json.loads(p.read_text()) for p in takes], lines, out
+
+
+def decode(report_hex):
+    """(lightbar, rumble, player LEDs) of an output report: the common block is at byte 1
+    (USB 0x02) or 3 (Bluetooth 0x31)."""
+    r = bytes.fromhex(report_hex)
+    at = 1 if r[0] == 0x02 else 3
+    c = r[at : at + 47]
+    return (c[44], c[45], c[46]), (c[3], c[2]), c[43]
+
+
+def test_replay_fires_become_takes_with_the_pad_state_at_fire_time(tmp_path):
+    script = pad_script(THREE_FIRES)
+    expected = expected_fire_params(script)
+    assert len(expected) == 3
+    engine = FakeEngine(delay=0.4)
+    code, inst, metas, feedback, out = replay(tmp_path, script, engine)
+    assert code == 0
+    # Fire 2 arrived while 1 rendered and was replaced by fire 3: two takes, said so.
+    assert inst.fires == 3 and len(metas) == 2
+    assert inst.worker.superseded == 1
+    assert any("superseded" in m for m in inst.snap.messages)
+    for meta, params in zip(metas, [expected[0], expected[2]], strict=True):
+        assert meta["alpha"] == params.alpha
+        assert meta["seed"] == params.base_seed + params.nudge
+        assert meta["cfg"] == params.cfg and meta["steps"] == params.steps
+        assert isinstance(meta["alpha"], float) and isinstance(meta["seed"], int)
+        assert meta["model"] == "fake-model" and meta["scheduler"] == "FakeScheduler"
+        assert meta["lineage"]["seed_a"] == meta["seed"]
+        assert meta["timings"]["fire_to_start_s"] >= 0
+    assert metas[0]["alpha"] == 0.0 and metas[1]["alpha"] != 0.0
+    # Every published file is complete, nothing else is left in the folder.
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 6 and all(not n.startswith(".") for n in names)
+
+    # Feedback: valid Bluetooth output reports, busy pulse then the done flash, sane at exit.
+    assert feedback and all(crc32_ok(bytes.fromhex(x["report"]), 0xA2) for x in feedback)
+    assert all(bytes.fromhex(x["report"])[0] == 0x31 for x in feedback)
+    ts = [x["t"] for x in feedback]
+    assert ts == sorted(ts)
+    frames = [decode(x["report"]) for x in feedback]
+    flash = [i for i, (bar, rumble, _) in enumerate(frames) if bar == WHITE]
+    assert flash, "no done flash"
+    assert any(rumble != (0, 0) for _, rumble, _ in frames[flash[0] :])
+    pulse = {bar for bar, _, _ in frames[: flash[0]]}
+    assert len(pulse) >= 3  # idle colour plus dimmed pulse levels before the first flash
+    assert frames[-1][0] == SANE.lightbar and frames[-1][1] == (0, 0) and frames[-1][2] == 0
+    # Written only on change: far fewer writes than reports.
+    assert len(feedback) < len(script) / 4
+
+
+def test_generation_failure_is_red_double_rumble_and_play_goes_on(tmp_path):
+    script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.5, IDLE), (0.06, FIRE), (0.3, IDLE)])
+    engine = FakeEngine(delay=0.05, fail_on={1})
+    code, inst, metas, feedback, _ = replay(tmp_path, script, engine)
+    assert code == 0
+    assert len(engine.requests) == 2 and len(metas) == 1
+    assert any("generation failed" in m and "out of memory" in m for m in inst.snap.messages)
+    frames = [decode(x["report"]) for x in feedback]
+    red = [i for i, (bar, _, _) in enumerate(frames) if bar == (255, 0, 0)]
+    assert red
+    rumbles = [f[1] != (0, 0) for f in frames[red[0] : red[0] + 20]]
+    starts = sum(1 for a, b in zip([False, *rumbles], rumbles, strict=False) if b and not a)
+    assert starts >= 2
+    assert any(bar == WHITE for bar, _, _ in frames[red[-1] :])  # the second fire worked
+
+
+def test_folder_gone_mid_session_is_an_error_not_a_crash(tmp_path):
+    script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.4, IDLE), (0.06, FIRE), (0.3, IDLE)])
+    engine = FakeEngine(delay=0.05)
+    out = tmp_path / "watched"
+    calls = []
+
+    def render(request, _orig=engine.render):
+        calls.append(request)
+        if len(calls) == 1:
+            for p in out.iterdir():
+                p.unlink()
+            out.rmdir()
+            (tmp_path / "watched").write_text("now a file")  # not a folder any more
+        return _orig(request)
+
+    engine.render = render
+    code, inst, metas, _, _ = replay(tmp_path, script, engine)
+    assert code == 0 and metas == []
+    assert inst.failures == 2
+    assert any("not saved" in m for m in inst.snap.messages)
+    assert (tmp_path / "watched").read_text() == "now a file"
+
+
+def test_cli_replay_exits_zero_and_writes_takes(tmp_path, monkeypatch):
+    # Through click, with the instrument's options; the engine comes from Options via run().
+    script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.3, IDLE)])
+    cap = write_capture(tmp_path / "in.jsonl", script)
+    engine = FakeEngine(delay=0.02)
+    opts = Options(
+        replay=str(cap),
+        out=str(tmp_path / "w"),
+        no_audio=True,
+        live=False,
+        engine=engine,
+        make_request=make_request,
+    )
+    assert run(opts) == 0
+    assert len(list((tmp_path / "w").glob("*.wav"))) == 1
+
+
+def _wait(cond, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def live(tmp_path, backend, engine):
+    opts = Options(
+        out=str(tmp_path / "watched"),
+        no_audio=True,
+        live=False,
+        engine=engine,
+        make_request=make_request,
+        backend=backend,
+        capture_output=str(tmp_path / "feedback.jsonl"),
+    )
+    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
+    inst = build(opts, view)
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", inst.run()))
+    thread.start()
+    return inst, thread, result
+
+
+def usb(**fields):
+    return report_for(Transport.USB, **fields)
+
+
+def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
+    from tests.fakehid import FakeBackend, FakePad
+
+    mac = "a0:ab:51:00:00:09"
+    pad = FakePad(Transport.USB, mac=mac, reports=[usb(**IDLE)] * 5 + [usb(**FIRE)] * 3)
+    backend = FakeBackend(pad)
+    engine = FakeEngine(delay=0.0, gate=threading.Event())
+    inst, thread, result = live(tmp_path, backend, engine)
+    try:
+        _wait(lambda: len(engine.requests) == 1)  # rendering, held by the gate
+        backend.unplug(pad)
+        _wait(lambda: not inst.snap.connected)
+        assert "unplugged" in inst.snap.pad
+        engine.gate.set()
+        _wait(lambda: len(inst.takes) == 1)  # finished and saved while the pad is away
+        again = FakePad(
+            Transport.BLUETOOTH, mac=mac, reports=[report_for(Transport.BLUETOOTH, **IDLE)] * 5
+        )
+        backend.add(again)
+        _wait(lambda: inst.snap.connected)
+        again.push(*[report_for(Transport.BLUETOOTH, **f) for f in [FIRE] * 3 + [IDLE] * 3])
+        _wait(lambda: len(inst.takes) == 2)
+    finally:
+        inst.request_quit()
+        thread.join(10)
+    assert result["code"] == 0
+    # The pad that is there at exit is left sane: blue, no rumble, LEDs off.
+    bar, rumble, leds = decode(again.writes[-1].hex())
+    assert bar == SANE.lightbar and rumble == (0, 0) and leds == 0
+    assert len(list((tmp_path / "watched").glob("*.json"))) == 2
+
+
+def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path):
+    from tests.fakehid import FakeBackend, FakePad
+
+    pad = FakePad(Transport.USB, reports=[usb(**IDLE)] * 3 + [usb(**FIRE)] * 3)
+    backend = FakeBackend(pad)
+    engine = FakeEngine(delay=0.0, gate=threading.Event())
+    inst, thread, result = live(tmp_path, backend, engine)
+    _wait(lambda: len(engine.requests) == 1)
+    pad.push(*[usb(**IDLE)] * 3 + [usb(**MOVED_FIRE)] * 3)
+    _wait(lambda: inst.worker.pending is not None)
+    inst.request_quit()
+    time.sleep(0.2)
+    assert thread.is_alive()  # waiting for the take in progress
+    engine.gate.set()
+    thread.join(10)
+    assert result["code"] == 0
+    assert len(engine.requests) == 1 and len(inst.takes) == 1
+    assert any("cancelled" in m for m in inst.snap.messages)
+    assert decode(pad.writes[-1].hex())[0] == SANE.lightbar
+    names = [p.name for p in (tmp_path / "watched").iterdir()]
+    assert len(names) == 3 and not any(n.startswith(".") for n in names)
