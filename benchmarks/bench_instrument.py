@@ -29,19 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # reportgen
 
 import numpy as np
 from PIL import Image
+from reportgen import NO_TOUCH, usb_report
 
 from riffpad.instrument.app import Options, build
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.device import PadDevice
-from riffpad.pad.state import Transport
-from tests.fakehid import report_for
+from riffpad.pad.state import TouchPoint, Transport
 
 DT = 0.004  # 250 reports/s (DualSense over USB)
-TOUCH = ((True, 1, 480, 500), (False, 0, 0, 0))
+TOUCH = (TouchPoint(True, 1, 480, 500), NO_TOUCH)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def capture(path: Path, seconds: float, fires: int, sweep: bool) -> Path:
                 if fire_every and (i % fire_every) in range(fire_every // 2, fire_every // 2 + 4)
                 else 0
             )
-            w.write(i * DT, report_for(Transport.USB, seq=i & 0xFF, rx=rx, r2=r2, touch=TOUCH))
+            w.write(i * DT, usb_report(seq=i & 0xFF, rx=rx, r2=r2, touch=TOUCH))
     return path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from reportgen import NO_TOUCH, bt_full_report, usb_report
 
 from riffpad.controls import Controls, load_calibration, load_mapping
 from riffpad.instrument.app import Options, build, run
@@ -17,8 +18,7 @@ from riffpad.instrument.feedback import SANE, WHITE
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.reports import crc32_ok, parse_input
-from riffpad.pad.state import Transport
-from tests.fakehid import report_for
+from riffpad.pad.state import TouchPoint, Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = 0.004  # 250 reports/s, as a DualSense over USB
@@ -28,6 +28,10 @@ DT = 0.004  # 250 reports/s, as a DualSense over USB
 def no_user_config(tmp_path, monkeypatch):
     # Calibration and config come from the user's config dir: keep tests off the real one.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+def report_for(transport, **fields):
+    return usb_report(**fields) if transport is Transport.USB else bt_full_report(**fields)
 
 
 def pad_script(segments):
@@ -47,7 +51,7 @@ def write_capture(path, script, transport=Transport.BLUETOOTH):
     return path
 
 
-TOUCH = ((True, 1, 480, 500), (False, 0, 0, 0))
+TOUCH = (TouchPoint(True, 1, 480, 500), NO_TOUCH)
 IDLE = dict(rx=0, ly=128, l2=0, r2=0, touch=TOUCH)
 FIRE = dict(IDLE, r2=255)
 MOVED = dict(rx=255, ly=0, l2=200, r2=0, touch=TOUCH)
@@ -299,7 +303,7 @@ def usb(**fields):
 
 
 def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
-    from tests.fakehid import FakeBackend, FakePad
+    from fakehid import FakeBackend, FakePad
 
     mac = "a0:ab:51:00:00:09"
     pad = FakePad(Transport.USB, mac=mac, reports=[usb(**IDLE)] * 5 + [usb(**FIRE)] * 3)
@@ -331,7 +335,7 @@ def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
 
 
 def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path):
-    from tests.fakehid import FakeBackend, FakePad
+    from fakehid import FakeBackend, FakePad
 
     pad = FakePad(Transport.USB, reports=[usb(**IDLE)] * 3 + [usb(**FIRE)] * 3)
     backend = FakeBackend(pad)
@@ -351,3 +355,319 @@ def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path
     assert decode(pad.writes[-1].hex())[0] == SANE.lightbar
     names = [p.name for p in (tmp_path / "watched").iterdir()]
     assert len(names) == 3 and not any(n.startswith(".") for n in names)
+
+
+SIGINT_SCRIPT = r"""
+import sys, time, threading
+from pathlib import Path
+import numpy as np
+from PIL import Image
+from fakehid import FakeBackend, FakePad
+from reportgen import usb_report
+from riffpad.instrument import app
+from riffpad.instrument.takes import TakeWriter
+from riffpad.pad.state import Transport
+
+out, feedback, slow_write = sys.argv[1], sys.argv[2], sys.argv[3] == "slow"
+t0 = time.monotonic()
+
+def source(pad):  # a live pad at 250 reports/s: R2 pressed from 0.3 s to 0.4 s
+    time.sleep(0.004)
+    t = time.monotonic() - t0
+    return usb_report(r2=255 if 0.3 < t < 0.4 else 0)
+
+class Take:
+    def __init__(self, request):
+        self.image, self.sample_rate = Image.new("RGB", (64, 64)), 44100
+        self.audio = np.zeros(44100 * 4, np.float32)
+        self.params, self.timings, self.lineage = dict(request), {}, dict(request)
+
+class Engine:
+    def render(self, request):
+        print("render-start", flush=True)
+        time.sleep(0.0 if slow_write else 1.0)
+        return Take(request)
+
+if slow_write:
+    def write_file(fd, data):
+        import os
+        view = memoryview(data)
+        print("writing", flush=True)
+        while view:
+            view = view[os.write(fd, view[:2048]):]
+            time.sleep(0.01)
+    TakeWriter.write_file = staticmethod(write_file)
+
+opts = app.Options(out=out, capture_output=feedback, no_audio=True, live=False, engine=Engine(),
+                   make_request=lambda job: {"seed": job.params.seed},
+                   backend=FakeBackend(FakePad(Transport.USB, source=source)))
+sys.exit(app.run(opts))
+"""
+
+
+def _start_instrument(tmp_path, mode):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SIGINT_SCRIPT,
+            str(tmp_path / "w"),
+            str(tmp_path / "fb.jsonl"),
+            mode,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def _read_until(proc, marker):
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if marker in line:
+            return lines
+    raise AssertionError("".join(lines))
+
+
+def test_ctrl_c_finishes_the_take_restores_the_pad_and_exits_0(tmp_path):
+    import signal
+
+    proc = _start_instrument(tmp_path, "normal")
+    _read_until(proc, "render-start")
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, rest
+    assert "finishing the take" in rest
+    files = sorted(p.name for p in (tmp_path / "w").iterdir())
+    assert len(files) == 3 and not any(f.startswith(".") for f in files)
+    last = json.loads((tmp_path / "fb.jsonl").read_text().splitlines()[-1])
+    bar, rumble, leds = decode(last["report"])
+    assert bar == SANE.lightbar and rumble == (0, 0) and leds == 0
+
+
+def test_second_ctrl_c_quits_at_once_without_partial_files(tmp_path):
+    import signal
+
+    proc = _start_instrument(tmp_path, "slow")
+    _read_until(proc, "writing")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert list((tmp_path / "w").iterdir()) == []  # no take, no temporaries
+
+
+# --- status view, prompt banks, config, command line ---------------------------------------
+
+
+def test_status_view_shows_everything_the_issue_lists():
+    import io
+
+    from rich.console import Console
+
+    from riffpad.instrument.status import render
+
+    s = Snapshot(prompt_a="jazz piano", prompt_b="dub bass", alpha=0.25, seed=40, base_seed=42)
+    s.nudge, s.cfg, s.steps, s.worker, s.pending, s.superseded = -2, 7.5, 30, "generating", 1, 2
+    s.last_take, s.last_take_s, s.device, s.pad, s.connected = "20260101-1", 3.25, "cpu", "x", 1
+    s.battery, s.reports_per_s, s.skipped = "55%", 250, 3
+    buf = io.StringIO()
+    Console(file=buf, width=120).print(render(s))
+    text = buf.getvalue()
+    for needle in ("jazz piano", "dub bass", "0.25", "40", "7.5 / 30", "generating", "+1 waiting",
+                   "2 superseded", "20260101-1", "3.25 s", "cpu", "55%", "250 reports/s",
+                   "skipped 3"):  # fmt: skip
+        assert needle in text, needle
+
+
+def test_status_is_plain_lines_when_not_a_tty(tmp_path):
+    import io
+
+    buf = io.StringIO()  # not a TTY
+    view = StatusView(Snapshot(), stream=buf)
+    assert not view.live_enabled
+    with view:
+        view.note("take 1 saved")
+    assert buf.getvalue() == "riffpad: take 1 saved\n"
+
+
+def test_prompt_banks_toml_and_text(tmp_path):
+    from riffpad.instrument.prompts import PromptFileError, load_prompts, resolve_prompts
+
+    toml = tmp_path / "bank.toml"
+    toml.write_text('[[prompt]]\ntext = "jazz piano"\ncolour = "#ff0000"\n\n'
+                    '[[prompt]]\ntext = "dub bass"\n')  # fmt: skip
+    bank = load_prompts(toml)
+    assert [p.text for p in bank] == ["jazz piano", "dub bass"]
+    assert bank[0].colour == (255, 0, 0)
+    text = tmp_path / "bank.txt"
+    text.write_text("# mine\nchurch bells\n\nfunk guitar\nlofi beat\n")
+    assert [p.text for p in load_prompts(text)] == ["church bells", "funk guitar", "lofi beat"]
+    assert [p.text for p in resolve_prompts(None, "techno", text)][:2] == ["church bells", "techno"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[prompt]]\ntext = "a"\n[[prompt]\n')
+    with pytest.raises(PromptFileError, match=r"bad\.toml:3"):
+        load_prompts(bad)
+    one = tmp_path / "one.txt"
+    one.write_text("only one\n")
+    with pytest.raises(PromptFileError, match="at least two"):
+        load_prompts(one)
+
+
+def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import riffpad.instrument.app as app_module
+    from riffpad.cli import main
+
+    seen = {}
+    monkeypatch.setattr(app_module, "run", lambda opts: seen.setdefault("opts", opts) and 0)
+    conf = tmp_path / "config" / "riffpad" / "config.toml"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('prompt_a = "church bells"\nout = "elsewhere"\ntrigger_feel = true\n')
+    r = CliRunner().invoke(main, ["--out", "here", "--no-audio", "--audio-device", "3"])
+    assert r.exit_code == 0, r.output
+    opts = seen["opts"]
+    assert opts.prompt_a == "church bells" and opts.trigger_feel is True
+    assert opts.out == "here" and opts.no_audio is True and opts.audio_device == 3
+    conf.write_text("volume = 11\n")
+    r = CliRunner().invoke(main, [])
+    assert r.exit_code != 0 and "unknown key 'volume'" in r.output
+
+
+def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--no-audio",
+            "--out",
+            str(tmp_path / "w"),
+            "--device",
+            "/dev/hidraw-does-not-exist",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    assert "riffpad:" in r.stderr and "hidraw-does-not-exist" in r.stderr
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--replay",
+            str(tmp_path / "nope.jsonl"),
+            "--out",
+            str(tmp_path / "w"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "nope.jsonl" in r.stderr
+
+
+def test_cross_promotes_the_blend_and_dpad_walks_prompt_b(tmp_path, monkeypatch):
+    from riffpad.pad.state import Button
+
+    bank = tmp_path / "bank.txt"
+    bank.write_text("jazz piano\ndub bass\nchurch bells\nfunk guitar\n")
+    cross = dict(MOVED2, buttons=int(Button.CROSS))
+    right = dict(MOVED2, hat=2)  # D-pad east
+    script = pad_script(
+        [
+            (0.1, MOVED2),
+            (0.06, cross),
+            (0.06, MOVED2),
+            (0.06, right),
+            (0.06, MOVED2),
+            (0.06, MOVED2_FIRE),
+            (0.3, MOVED2),
+        ]
+    )
+    code, inst, metas, _, _ = replay(tmp_path, script, FakeEngine(delay=0.01), prompts=str(bank))
+    assert code == 0 and len(metas) == 1
+    # Promote: A = the blend of jazz piano and dub bass, B moved on to church bells; then
+    # D-pad right moved B on to funk guitar.
+    assert metas[0]["prompt_a"] == "(jazz piano + dub bass)"
+    assert metas[0]["prompt_b"] == "funk guitar"
+    assert any("promoted" in m for m in inst.snap.messages)
+
+
+def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir):
+    """`riffpad --replay` as a user runs it, with the real engine on the tiny model."""
+    import os
+    import subprocess
+    import sys
+
+    import soundfile
+
+    pytest.importorskip("riffpad.engine.spectrogram", reason="engine-audio not merged yet")
+    script = pad_script(
+        [(0.1, IDLE), (0.06, FIRE), (0.06, IDLE), (0.06, MOVED), (0.06, MOVED_FIRE), (1.0, MOVED)]
+    )
+    expected = expected_fire_params(script)
+    cap = write_capture(tmp_path / "in.jsonl", script)
+    out, fb = tmp_path / "watched", tmp_path / "fb.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "riffpad",
+            "--replay",
+            str(cap),
+            "--model",
+            str(tiny_model_dir),
+            "--torch-device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-audio",
+            "--capture-output",
+            str(fb),
+            "--prompt-a",
+            "jazz piano",
+            "--prompt-b",
+            "dub bass",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    metas = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    # Fire 2 came while 1 rendered: it waited as the pending request and was rendered next.
+    assert len(metas) == 2
+    for meta, params in zip(metas, expected, strict=True):
+        assert (meta["alpha"], meta["seed"], meta["cfg"], meta["steps"]) == (
+            params.alpha,
+            params.seed,
+            params.cfg,
+            params.steps,
+        )
+        assert meta["prompt_a"] == "jazz piano" and meta["prompt_b"] == "dub bass"
+        assert meta["lineage"]["seed_a"] == params.seed and meta["lineage"]["steps"] == params.steps
+        assert meta["model"] and meta["scheduler"] and meta["device"] == "cpu"
+        audio, sr = soundfile.read(out / meta["files"]["wav"])
+        assert sr == 44100 and len(audio) == meta["audio"]["frames"] > 0
+    frames = [decode(json.loads(x)["report"]) for x in fb.read_text().splitlines()]
+    assert any(bar == WHITE for bar, _, _ in frames)
+    assert frames[-1][0] == SANE.lightbar

@@ -154,3 +154,43 @@ def test_no_pad_is_a_clear_error(monkeypatch):
     result = run()
     assert result.exit_code == 1
     assert "no DualSense" in result.output
+
+
+def live_pad(**kw):
+    """A simulated pad behind a fake ``hidraw`` (hid-device's fakehid, held to hidapi's
+    contract) that plays the scripted performance, then is unplugged."""
+    import json
+
+    from fakehid import FakeBackend, FakePad
+
+    from riffpad.pad.state import Transport
+
+    reports = [bytes.fromhex(json.loads(line)["report"]) for line in cc.lines("usb")[1:]]
+    pad = FakePad(Transport.USB, mac=cc.MAC, reports=reports, end="unplug", **kw)
+    return FakeBackend(pad), pad
+
+
+def test_calibrate_a_live_pad_by_device_path(tmp_path, monkeypatch):
+    import riffpad.pad.device as device
+
+    backend, pad = live_pad(path=b"/dev/hidraw7")
+    monkeypatch.setattr(device, "default_backend", lambda: backend)
+    out = tmp_path / "live.toml"
+    result = run("--device", "/dev/hidraw7", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    check_measured(load_calibration(path=out))
+    assert pad.writes == []  # passive: nothing written to the pad
+
+
+def test_a_pad_unplugged_mid_step_saves_nothing(tmp_path, monkeypatch):
+    import riffpad.pad.device as device
+
+    backend, pad = live_pad()
+    while len(pad.reports) > 900:  # unplugged during the circling
+        pad.reports.pop()
+    monkeypatch.setattr(device, "default_backend", lambda: backend)
+    out = tmp_path / "live.toml"
+    result = run("--output", str(out))
+    assert result.exit_code == 1
+    assert "the pad went away during step 2" in result.output
+    assert not out.exists()

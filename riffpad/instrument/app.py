@@ -46,6 +46,10 @@ class WriteLog:
         self._lock = threading.Lock()
         self.count = 0
         self.last_t: float | None = None
+        # While the instrument shuts down, the reader's close of a handle is deferred so the
+        # pad can still be restored (written to) once the reader thread has stopped.
+        self.hold_closes = False
+        self.deferred: list[RecordingHandle] = []
 
     def record(self, data: bytes) -> None:
         now = self._clock()
@@ -89,11 +93,16 @@ class RecordingHandle:
 
     def close(self) -> None:
         self.close_requested.set()
-        if not self.hold_open:
+        if self.hold_open or self._writes.hold_closes:
+            self._writes.deferred.append(self)
+        else:
             self._h.close()
 
     def really_close(self) -> None:
-        self._h.close()
+        try:
+            self._h.close()
+        except Exception as e:  # already gone
+            log.debug("close: %s", e)
 
 
 class RecordingBackend:
@@ -208,6 +217,7 @@ class Instrument:
         self.policy = policy or FeedbackPolicy(prompts[0].colour, prompts[1].colour)
         self.params = None
         self.wanted = None  # the Feedback last asked of the reader
+        self._restoring = False
         self._held_device = None
         self._reader_finished = threading.Event()
         self.quit_requested = threading.Event()
@@ -225,6 +235,16 @@ class Instrument:
         self._refresh_prompts()
 
     # -- prompts ----------------------------------------------------------------------
+    describe_prompt = None  # engine's label for a promoted prompt (a blend), if it has one
+
+    def prompt_label(self, prompt) -> str:
+        if not isinstance(prompt, str) and self.describe_prompt is not None:
+            try:
+                return self.describe_prompt(prompt)
+            except Exception:
+                pass
+        return prompt_text(prompt)
+
     @property
     def prompt_b(self) -> Prompt:
         return self.prompts[self.b_index]
@@ -232,7 +252,7 @@ class Instrument:
     def _refresh_prompts(self) -> None:
         self.policy.colour_a = self.colour_a
         self.policy.colour_b = self.prompt_b.colour
-        self.snap.prompt_a = prompt_text(self.prompt_a)
+        self.snap.prompt_a = self.prompt_label(self.prompt_a)
         self.snap.prompt_b = self.prompt_b.text
 
     def _step_prompt_b(self, step: int) -> None:
@@ -323,7 +343,7 @@ class Instrument:
         self.prompt_a = new_a
         self.b_index = (self.b_index + 1) % len(self.prompts)
         self._refresh_prompts()
-        self.view.note(f"promoted: A is now {prompt_text(new_a)}")
+        self.view.note(f"promoted: A is now {self.prompt_label(new_a)}")
 
     def _job_for(self, params) -> Job:
         return Job(
@@ -405,6 +425,8 @@ class Instrument:
         self._set_feedback(self.policy.frame(self.clock(), alpha=p.alpha, steps=p.steps, busy=busy))
 
     def _set_feedback(self, fb) -> None:
+        if self._restoring:
+            return
         self.wanted = fb
         self.reader.set_feedback(fb)
 
@@ -418,7 +440,7 @@ class Instrument:
             "steps": int(p.steps),
             "base_seed": int(p.base_seed),
             "nudge": int(p.nudge),
-            "prompt_a": prompt_text(job.prompt_a),
+            "prompt_a": self.prompt_label(job.prompt_a),
             "prompt_b": prompt_text(job.prompt_b),
             "seed_image": self._seed_label(job.seed_image),
         }
@@ -466,8 +488,10 @@ class Instrument:
 
     def run(self) -> int:
         """Play until quit (or the replay's end); finish work, restore the pad. Exit code."""
-        thread = threading.Thread(target=self._read_pad, name="pad-reader", daemon=True)
-        thread.start()
+        self._reader_thread = threading.Thread(
+            target=self._read_pad, name="pad-reader", daemon=True
+        )
+        self._reader_thread.start()
         try:
             while not self.quit_requested.is_set():
                 if self._reader_finished.is_set():  # a replay ended (live readers reconnect)
@@ -524,21 +548,26 @@ class Instrument:
         self._held_device = device
 
     def restore_pad(self) -> None:
-        """Lightbar blue, rumble off, triggers off, LEDs off: how the kernel leaves a pad."""
-        if self._reader_finished.is_set():
-            if self.held_device is not None:
-                self.held_device.send_feedback(SANE)
-        else:
-            before = self.writes.count
-            self.reader.set_feedback(SANE)
-            deadline = time.monotonic() + 0.5
-            while self.writes.count == before and time.monotonic() < deadline:
-                if not getattr(self.reader, "connected", True):
-                    break
-                time.sleep(0.005)
-            self.reader.stop()
-        if self.held_handle is not None:
-            self.held_handle.really_close()
+        """Lightbar blue, rumble off, triggers off, LEDs off: how the kernel leaves a pad.
+
+        The reader is stopped first (its close deferred), so the pad is written from this
+        thread alone and nothing the reader loop computes can overwrite the final state.
+        """
+        self._restoring = True
+        device = self._held_device or getattr(self.reader, "device", None)
+        self.writes.hold_closes = True
+        self.reader.stop()
+        thread = getattr(self, "_reader_thread", None)
+        if thread is not None:
+            thread.join(2.0)
+        if device is not None:
+            try:
+                device.send_feedback(SANE)
+            except Exception as e:  # unplugged right now: nothing to restore
+                self.view.note(f"could not restore the pad: {e}", logging.WARNING)
+        for handle in dict.fromkeys([*self.writes.deferred, self.held_handle]):
+            if handle is not None:
+                handle.really_close()
         if self.player is not None:
             self.player.close()
         self.writes.close()
@@ -669,10 +698,15 @@ def build(opts: Options, view: StatusView) -> Instrument:
         import types
 
         make_request, engine_module = opts.make_request, types.SimpleNamespace()
+        describe_prompt = None
     else:
         import riffpad.engine as engine_module
 
         make_request = default_make_request(engine_module)
+        try:  # readable names for promoted prompts (blends of blends)
+            from riffpad.engine.engine import describe as describe_prompt
+        except ImportError:
+            describe_prompt = None
     info = {
         "model": getattr(engine, "model", None),
         "scheduler": _call_or(getattr(engine, "scheduler_class", None)),
@@ -684,7 +718,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
     # D-pad up/down walk the seed images the engine knows; --seed-image (a name or a
     # file) comes first, else Riffusion's default.
     names = list(_call_or(getattr(engine, "seed_images", None)) or [])
-    first = opts.seed_image or getattr(engine_module, "DEFAULT_SEED_IMAGE", None)
+    first = opts.seed_image or ("og_beat" if "og_beat" in names else None)
     if first in names:
         names.remove(first)
     seed_images = [first, *names] if first else (names or [None])
@@ -720,6 +754,8 @@ def build(opts: Options, view: StatusView) -> Instrument:
         engine_info=info,
         seed_images=seed_images,
     )
+    if describe_prompt is not None:
+        inst.describe_prompt = describe_prompt
     if held is not None:
         inst.hold_device(dev)
     return inst

@@ -25,6 +25,7 @@ Command-line options win over the config file, which wins over the defaults.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +75,12 @@ def config_path() -> Path:
 
 
 def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> PromptFileError:
-    line = getattr(err, "lineno", None)
-    where = f"{path}:{line}" if line else str(path)
-    return PromptFileError(f"{where}: {getattr(err, 'msg', err)}")
+    """``FILE:LINE: message`` (tomllib only puts the line in its message before 3.14)."""
+    text = str(err)
+    m = re.search(r" \(at line (\d+), column \d+\)$", text)
+    if m:
+        return PromptFileError(f"{path}:{m.group(1)}: {text[: m.start()]}")
+    return PromptFileError(f"{path}: {text}")
 
 
 def load_config(path: Path | None = None) -> dict:
