@@ -9,15 +9,17 @@ import soundfile
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.grid import render_timeline
 from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
-from riffpad.jam.sim import FakeClock, simulate
+from riffpad.jam.sim import FakeClock, move_latencies, simulate
 
 SR = 44100
 SHORT = 441 * 63  # 0.63 s clips keep the simulations quick; the logic is length-free
 
 
+@pytest.mark.parametrize("lookahead", [0.25, 1.0])
 @pytest.mark.parametrize("rtf", [0.1, 0.5, 0.9, 0.99])
-def test_an_engine_faster_than_real_time_never_underruns(rtf):
-    r = simulate(seconds=120, rtf=rtf, clip_len=SHORT, lookahead=1.0)
+def test_an_engine_faster_than_real_time_never_underruns(rtf, lookahead):
+    # Even with a look-ahead shorter than a render: the driver starts earlier by itself.
+    r = simulate(seconds=120, rtf=rtf, clip_len=SHORT, lookahead=lookahead)
     assert r.stream.underruns == 0
     assert r.stream.committed >= 120 * SR // r.stream.grid.period
     assert not any(slot.repeat for slot in r.stream.slots)
@@ -183,3 +185,14 @@ def test_the_headless_clock_plays_exactly_as_many_samples_as_time_passed():
         clock.advance(dt)
         out.pump()
     assert tap.frames_played == int(4.751 * SR)
+
+
+@pytest.mark.parametrize("lookahead", [0.5, 1.0, 2.0])
+def test_a_stick_move_is_heard_within_one_period_after_the_look_ahead(lookahead):
+    r = simulate(seconds=120, rtf=0.3, clip_len=SHORT, lookahead=lookahead)
+    period = r.stream.grid.period / SR
+    lat = move_latencies(r)[int(60 / 0.05) :]  # the second minute: past the start-up
+    block = 1024 / SR
+    assert lat.max() <= (lookahead + 1) * period + block
+    assert lat.min() >= lookahead * period - block
+    assert abs(lat.mean() - (lookahead + 0.5) * period) < 0.05 * period

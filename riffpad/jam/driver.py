@@ -5,6 +5,8 @@ begun ``lookahead`` clip periods before slot ``s`` starts (``lookahead`` may be
 fractional), reading the pad when it begins. So a stick move is heard between
 ``lookahead`` and ``lookahead + 1`` periods later, and a render has ``lookahead`` periods
 to finish before its slot (less time means the stream repeats a clip: an underrun).
+When recent renders took longer than that, the driver starts earlier (by the slowest of
+the last few renders, plus a margin): a small look-ahead costs latency, never silence.
 A fire jumps the schedule: it is rendered as soon as the engine is free and takes the
 next slot that is not yet playing.
 """
@@ -25,6 +27,8 @@ from riffpad.jam.stream import Clip, JamStream
 log = logging.getLogger(__name__)
 
 POLL_S = 0.05  # longest wait between checks of the stream's clock
+RECENT = 3  # renders the lead time is estimated from
+MARGIN = 1.15  # start this much earlier than the slowest recent render needs
 
 
 class JamDriver:
@@ -93,8 +97,17 @@ class JamDriver:
         if self._fired is not None or s is None:
             return 0.0
         target = s.committed + len(s.ready)  # the slot the next clip would fill
-        due = s.grid.start(target) - self.lookahead * s.grid.period
+        due = s.grid.start(target) - self.lead_samples()
         return max(0.0, (due - s.pos) / self.sample_rate)
+
+    def lead_samples(self) -> float:
+        """How long before its slot a render begins: the look-ahead, or more when recent
+        renders needed more."""
+        s = self.stream
+        lead = self.lookahead * s.grid.period
+        if self.render_s:
+            lead = max(lead, MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate)
+        return lead
 
     # -- the driver's thread (or a test's loop) ------------------------------------------
     def step(self) -> Clip | None:

@@ -127,3 +127,14 @@ def simulate(
                 (driver.started_at[slot.clip.id], t_first + slot.start / sample_rate)
             )
     return result
+
+
+def move_latencies(r: SimResult, step: float = 0.05) -> np.ndarray:
+    """Stick moved -> heard, for moves every ``step`` s of the jam: the wait until the
+    next render reads the pad, plus that clip's wait for its slot. Moves after the last
+    clip was read are left out (their clip never played)."""
+    reads = np.array([read for read, _ in r.ages])
+    heard = np.array([h for _, h in r.ages])
+    times = np.arange(reads[0], reads[-1], step)
+    idx = np.searchsorted(reads, times, side="left")  # first read at or after the move
+    return heard[idx] - times
