@@ -610,6 +610,7 @@ def test_cross_promotes_the_blend_and_dpad_walks_prompt_b(tmp_path, monkeypatch)
     assert any("promoted" in m for m in inst.snap.messages)
 
 
+@pytest.mark.slow
 def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir):
     """`riffpad --replay` as a user runs it, with the real engine on the tiny model."""
     import os
@@ -665,9 +666,23 @@ def test_riffpad_replay_with_the_tiny_model_end_to_end(tmp_path, tiny_model_dir)
         )
         assert meta["prompt_a"] == "jazz piano" and meta["prompt_b"] == "dub bass"
         assert meta["lineage"]["seed_a"] == params.seed and meta["lineage"]["steps"] == params.steps
-        assert meta["model"] and meta["scheduler"] and meta["device"] == "cpu"
+        assert meta["model"] == str(tiny_model_dir) and meta["device"] == "cpu"
+        assert meta["scheduler"] == "PNDMScheduler"  # the tiny model keeps Riffusion's
         audio, sr = soundfile.read(out / meta["files"]["wav"])
         assert sr == 44100 and len(audio) == meta["audio"]["frames"] > 0
     frames = [decode(json.loads(x)["report"]) for x in fb.read_text().splitlines()]
     assert any(bar == WHITE for bar, _, _ in frames)
     assert frames[-1][0] == SANE.lightbar
+
+
+def test_holding_ps_quits_before_the_capture_ends(tmp_path):
+    from riffpad.pad.state import Button
+
+    ps = dict(IDLE, buttons=int(Button.PS))
+    script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.1, IDLE), (1.3, ps), (3.0, IDLE)])
+    t0 = time.monotonic()
+    code, inst, metas, feedback, _ = replay(tmp_path, script, FakeEngine(delay=0.05))
+    assert code == 0 and len(metas) == 1
+    assert time.monotonic() - t0 < 3.5  # did not play the 3 s after the hold
+    assert any("quit" in m for m in inst.snap.messages)
+    assert decode(feedback[-1]["report"])[0] == SANE.lightbar

@@ -265,9 +265,7 @@ class Instrument:
         state = getattr(ev, "state", None)
         if state is not None:
             self._on_report(ev.t, state)
-        elif hasattr(ev, "rejected"):
-            self.snap.skipped += 1
-        elif hasattr(ev, "connected"):
+        elif hasattr(ev, "connected"):  # rejected reports are counted by the reader
             self._on_connection(ev)
 
     def _on_report(self, t: float, state) -> None:
@@ -444,11 +442,12 @@ class Instrument:
             "prompt_b": prompt_text(job.prompt_b),
             "seed_image": self._seed_label(job.seed_image),
         }
+        # The engine's own description wins (the scheduler's class, not "default").
         for key in ("model", "scheduler", "device", "dtype", "denoising"):
-            if key in engine_params:
-                meta[key] = engine_params[key]
-            elif key in self.engine_info:
+            if key in self.engine_info:
                 meta[key] = self.engine_info[key]
+            elif key in engine_params:
+                meta[key] = engine_params[key]
         timings = dict(jsonable(getattr(take, "timings", {}) or {}))
         timings["fire_to_start_s"] = (job.started_t or job.fired_t) - job.fired_t
         timings["fire_to_done_s"] = made_s
