@@ -160,8 +160,11 @@ class JamSession:
     def _run(self) -> None:
         inst, d = self.inst, self.driver
         try:
-            # One engine: let a one-shot take in progress finish (and play) first.
-            inst.worker.cancel_pending()
+            # One engine: a one-shot take in progress finishes (and plays) first; a fire
+            # waiting behind it becomes the jam's first clip instead.
+            waiting = inst.worker.cancel_pending()
+            if waiting is not None:
+                d.fire(waiting)
             while not inst.worker.wait_idle(0.05) or inst.params is None:
                 if d.stopped:
                     return

@@ -54,6 +54,7 @@ class JamStream:
         self._prev: Clip | None = None  # clip of slot committed-2 (its tail may still sound)
         self._stop = False
         self.finished = False
+        self._scratch = np.zeros(4096, np.float32)
 
     # -- producer side (any thread) ----------------------------------------------------
     def fit(self, audio: np.ndarray) -> np.ndarray:
@@ -160,7 +161,10 @@ class JamStream:
             np.multiply(src, self.g_in[o : o + n], out=dst)
             if self._prev is not None:
                 po = o + g.period
-                tail = self._prev.audio[po : po + n] * self.g_out[o : o + n]
+                if len(self._scratch) < n:  # grows once; the audio thread then reuses it
+                    self._scratch = np.zeros(n, np.float32)
+                tail = self._scratch[:n]
+                np.multiply(self._prev.audio[po : po + n], self.g_out[o : o + n], out=tail)
                 np.add(tail, dst, out=dst)
         else:
             dst[:] = src
