@@ -15,11 +15,13 @@ SR = 44100
 SHORT = 441 * 63  # 0.63 s clips keep the simulations quick; the logic is length-free
 
 
+@pytest.mark.parametrize("moves", [None, 0.05])
 @pytest.mark.parametrize("lookahead", [0.25, 1.0])
 @pytest.mark.parametrize("rtf", [0.1, 0.5, 0.9, 0.99])
-def test_an_engine_faster_than_real_time_never_underruns(rtf, lookahead):
-    # Even with a look-ahead shorter than a render: the driver starts earlier by itself.
-    r = simulate(seconds=120, rtf=rtf, clip_len=SHORT, lookahead=lookahead)
+def test_an_engine_faster_than_real_time_never_underruns(rtf, lookahead, moves):
+    # Even with a look-ahead shorter than a render (the driver starts earlier by itself),
+    # and with the stick moving all the time (refreshes only use the engine's idle time).
+    r = simulate(seconds=120, rtf=rtf, clip_len=SHORT, lookahead=lookahead, moves=moves)
     assert r.stream.underruns == 0
     assert r.stream.committed >= 120 * SR // r.stream.grid.period
     assert not any(slot.repeat for slot in r.stream.slots)
@@ -196,3 +198,18 @@ def test_a_stick_move_is_heard_within_one_period_after_the_look_ahead(lookahead)
     assert lat.max() <= (lookahead + 1) * period + block
     assert lat.min() >= lookahead * period - block
     assert abs(lat.mean() - (lookahead + 0.5) * period) < 0.05 * period
+
+
+def test_a_fast_engine_refreshes_stale_queued_clips_so_moves_are_heard_sooner():
+    still = simulate(seconds=120, rtf=0.1, clip_len=SHORT, lookahead=1.0)
+    moving = simulate(seconds=120, rtf=0.1, clip_len=SHORT, lookahead=1.0, moves=0.05)
+    period = still.stream.grid.period / SR
+    assert still.driver.refreshed == 0 and still.stream.replaced == 0
+    assert moving.driver.refreshed == moving.stream.replaced > 0
+    assert moving.stream.underruns == 0
+    lat_still = move_latencies(still)[int(60 / 0.05) :]
+    lat_moving = move_latencies(moving)[int(60 / 0.05) :]
+    assert lat_still.mean() > 1.4 * period
+    # About half a period plus a render, and never more than a period plus two renders.
+    assert lat_moving.mean() < 0.8 * period
+    assert lat_moving.max() <= period + 2 * 1.15 * 0.1 * period + 1024 / SR

@@ -182,3 +182,16 @@ def test_stopping_plays_the_last_clip_to_its_end_fading_out():
     assert s.committed == 2 and len(audio) == g.length(2)
     assert abs(audio[-1]) < 0.01 and audio[-101] == pytest.approx(0.5)
     assert len(s.ready) == 1  # the clip never played is left, not half-played
+
+
+def test_a_waiting_clip_can_be_replaced_but_not_one_already_playing():
+    g = Grid(100, 10)
+    s = JamStream(g)
+    a, b, fresh, late = (Clip(np.full(100, v, np.float32)) for v in (0.1, 0.2, 0.3, 0.4))
+    s.offer(a)
+    s.offer(b)
+    s.read(np.zeros(50, np.float32))  # a plays, b waits
+    assert s.replace(b, fresh) and s.replaced == 1
+    assert not s.replace(a, late)  # a is committed: it plays on untouched
+    s.read(np.zeros(100, np.float32))
+    assert [sl.clip for sl in s.slots] == [a, fresh]

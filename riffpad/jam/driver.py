@@ -7,6 +7,12 @@ fractional), reading the pad when it begins. So a stick move is heard between
 to finish before its slot (less time means the stream repeats a clip: an underrun).
 When recent renders took longer than that, the driver starts earlier (by the slowest of
 the last few renders, plus a margin): a small look-ahead costs latency, never silence.
+
+Refresh: when the engine would otherwise wait, and the pad has changed since a queued clip
+read it, that clip is rendered again from the pad of now and swapped in, if the render can
+finish before the clip's slot starts and before the next scheduled render is due. A fast
+engine so answers a stick move at the next slot (about half a period plus one render on
+average) instead of after the look-ahead; a slow one is never delayed by it.
 A fire jumps the schedule: it is rendered as soon as the engine is free and takes the
 next slot that is not yet playing.
 """
@@ -35,7 +41,8 @@ class JamDriver:
     """``render(job) -> (audio, meta)`` blocks while the engine works; ``next_job()`` reads
     the pad state now. ``on_stream(stream)`` is called once the first clip fixes the grid
     (start the output there); ``on_clip(clip)`` after each clip is queued; ``on_error(job,
-    exc)`` when a render fails (the stream repeats meanwhile).
+    exc)`` when a render fails (the stream repeats meanwhile). ``state_key()`` returns a cheap,
+    comparable summary of the pad state ``next_job`` would read; without it, no refresh.
     """
 
     def __init__(
@@ -50,6 +57,7 @@ class JamDriver:
         on_stream: Callable[[JamStream], None] | None = None,
         on_clip: Callable[[Clip], None] | None = None,
         on_error: Callable[[Any, BaseException], None] | None = None,
+        state_key: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if lookahead <= 0:
@@ -63,8 +71,13 @@ class JamDriver:
         self.on_stream = on_stream or (lambda s: None)
         self.on_clip = on_clip or (lambda c: None)
         self.on_error = on_error or (lambda job, exc: log.error("jam render failed: %s", exc))
+        self.state_key = state_key
         self.clock = clock
         self.stream: JamStream | None = None
+        self._keys: dict[int, Any] = {}  # clip id -> the pad state it was made from
+        self._refresh: Clip | None = None  # the queued clip the next render replaces
+        self.refreshed = 0
+        self._render_s_of: dict[int, float] = {}
         self._fired: Any = None
         self._stopped = False
         self.wake = threading.Event()
@@ -98,7 +111,32 @@ class JamDriver:
             return 0.0
         target = s.committed + len(s.ready)  # the slot the next clip would fill
         due = s.grid.start(target) - self.lead_samples()
+        if due > s.pos:
+            self._refresh = self._stale_clip(due)
+            if self._refresh is not None:
+                return 0.0
         return max(0.0, (due - s.pos) / self.sample_rate)
+
+    def _stale_clip(self, due: float) -> Clip | None:
+        """The first queued clip made from an older pad state that a render started now
+        could replace in time (before its slot and before ``due``)."""
+        if self.state_key is None or not self.render_s:
+            return None
+        s = self.stream
+        need = MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate
+        if s.pos + need > due:
+            return None
+        key = self.state_key()
+        for i, clip in enumerate(list(s.ready)):
+            if clip.fired or s.pos + need > s.grid.start(s.committed + i):
+                continue
+            if self._keys.get(clip.id, key) != key:
+                return clip
+        return None
+
+    def render_time(self, clip: Clip) -> float:
+        """Seconds the engine took for ``clip``."""
+        return self._render_s_of.get(clip.id, 0.0)
 
     def lead_samples(self) -> float:
         """How long before its slot a render begins: the look-ahead, or more when recent
@@ -114,8 +152,12 @@ class JamDriver:
         """Render one clip now (the fired job first) and queue it; None if it failed."""
         job, fired = self._fired, True
         self._fired = None
-        if job is None:
+        stale, self._refresh = self._refresh, None
+        if job is not None:
+            stale = None  # a fire goes first; the refresh is reconsidered afterwards
+        else:
             job, fired = self.next_job(), False
+        key = self.state_key() if self.state_key is not None else None
         t0 = self.clock()
         try:
             audio, meta = self.render(job)
@@ -126,7 +168,12 @@ class JamDriver:
         self.render_s.append(self.clock() - t0)
         clip = Clip(np.asarray(audio, dtype=np.float32), meta=meta, fired=fired)
         self.started_at[clip.id] = t0
-        if self.stream is None:
+        self._render_s_of[clip.id] = self.render_s[-1]
+        self._keys[clip.id] = key
+        if stale is not None and self.stream.replace(stale, clip):
+            self.refreshed += 1
+            self._keys.pop(stale.id, None)
+        elif self.stream is None:
             x = round(self.crossfade_s * self.sample_rate)
             grid = Grid(len(clip.audio), min(x, len(clip.audio) // 2))
             self.stream = JamStream(grid, self.shape)
@@ -138,9 +185,12 @@ class JamDriver:
         self.on_clip(clip)
         return clip
 
-    def run(self) -> None:
-        """Render on schedule until stopped (a thread's target)."""
+    def run(self, on_poll: Callable[[], None] | None = None) -> None:
+        """Render on schedule until stopped (a thread's target); ``on_poll()`` runs between
+        renders, at least every POLL_S."""
         while True:
+            if on_poll is not None:
+                on_poll()
             wait = self.due_in()
             if wait is None:
                 return

@@ -19,7 +19,7 @@ import numpy as np
 
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
-from riffpad.jam.stream import Clip, JamStream
+from riffpad.jam.stream import JamStream
 
 log = logging.getLogger("riffpad.jam")
 
@@ -53,7 +53,9 @@ class JamSession:
         self.driver: JamDriver | None = None
         self.output = None
         self.jams = 0
-        self.clips = 0
+        self.clips = 0  # clips played (each written as a take)
+        self._written = 0  # slots of the current jam looked at for writing
+        self._rec_offset = 0  # where the current jam starts in the session recording
         self.underruns = 0  # over all jams
         self.streams: list[JamStream] = []  # one per jam, for tests and the summary
         self._thread: threading.Thread | None = None
@@ -95,8 +97,8 @@ class JamSession:
                 crossfade_s=self.config.crossfade_s,
                 shape=self.config.shape,
                 on_stream=self._on_stream,
-                on_clip=self._on_clip,
                 on_error=self._on_error,
+                state_key=self._state_key,
             )
             self._drained.clear()
             self._thread = threading.Thread(target=self._run, name="riffpad-jam", daemon=True)
@@ -135,6 +137,8 @@ class JamSession:
         state = "jamming" if self.active else ("jam: playing out" if not s.finished else "idle")
         ahead = len(s.ready)
         line = f"{state}: clip {s.committed}, {ahead} ready ahead, {s.underruns} repeat(s)"
+        if d.refreshed:
+            line += f", {d.refreshed} refreshed"
         if self.behind:
             line += "  BEHIND: the engine is slower than the music, repeating"
         snap.worker = line
@@ -169,12 +173,16 @@ class JamSession:
                 if d.stopped:
                     return
                 time.sleep(0.01)
-            d.run()
+            self._written = 0
+            self._rec_offset = self.tap.frames_played
+            d.run(on_poll=self._write_played)
             s = d.stream
             if s is not None:
                 s.stop()  # a clip that was rendering when the jam was stopped started it
             while s is not None and not s.finished:  # the output plays the tail out
+                self._write_played()
                 time.sleep(0.01)
+            self._write_played()
         finally:
             self._release_output()
             if d.stream is not None:
@@ -187,6 +195,11 @@ class JamSession:
 
     def _next_job(self):
         return self.inst._job_for(self.inst.params)
+
+    def _state_key(self):
+        """What a clip depends on, cheaply: a queued clip made from another is stale."""
+        inst = self.inst
+        return (inst.params, inst.prompt_a, inst.b_index, inst.seed_index)
 
     def _render(self, job):
         job.started_t = self.inst.clock()
@@ -244,13 +257,34 @@ class JamSession:
             except Exception as e:  # the device went away meanwhile
                 self.inst.view.note(f"audio: {e}", logging.WARNING)
 
-    def _on_clip(self, clip: Clip) -> None:
+    def _write_played(self) -> None:
+        """Each clip that got a slot of its own becomes a take (clips refreshed away before
+        they played, and repeats, do not): in the jam's thread, never the audio thread."""
+        d = self.driver
+        s = d.stream if d is not None else None
+        if s is None:
+            return
+        for slot in [sl for sl in list(s.slots) if sl.index >= self._written]:
+            self._written = slot.index + 1
+            if not slot.repeat:
+                self._write_take(slot)
+
+    def _write_take(self, slot) -> None:
         inst = self.inst
+        clip = slot.clip
         job, take = clip.meta
+        grid = self.driver.stream.grid
         self.clips += 1
-        made_s = inst.clock() - job.fired_t
+        made_s = (job.started_t or job.fired_t) - job.fired_t + self.driver.render_time(clip)
         meta = inst.take_meta(job, take, made_s)
-        meta["jam"] = {"jam": self.jams, "fired": clip.fired, "clip": self.clips}
+        meta["jam"] = {
+            "jam": self.jams,
+            "slot": slot.index,
+            "fired": clip.fired,
+            # where this clip's fade-in starts in the --record-audio file
+            "recording_sample": self._rec_offset + slot.start,
+            "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
+        }
         try:
             files = inst.writer.write(clip.audio, SAMPLE_RATE, take.image, meta)
         except Exception as e:

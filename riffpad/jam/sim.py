@@ -56,13 +56,16 @@ def simulate(
     blocksize: int = 1024,
     recorder=None,
     fires: list[float] = (),
+    moves: float | None = None,
     make_clip: Callable[[int, int], np.ndarray] | None = None,
 ) -> SimResult:
     """Jam for ``seconds`` of simulated time, then stop and play out the tail.
 
     ``rtf``: render time / grid period (the real time a clip adds to the jam), or a
     function of the render number. ``fires``:
-    simulated times at which R2 fires (the fired job is tagged ``"fire"``).
+    simulated times at which R2 fires (the fired job is tagged ``"fire"``). ``moves``: the
+    pad state changes every ``moves`` seconds (so queued clips go stale and get refreshed);
+    None: it never changes.
     """
     clock = FakeClock()
     tap = Tap(recorder, blocksize=blocksize)
@@ -86,14 +89,18 @@ def simulate(
         tap.source = stream
         out.pump()  # the output's time starts with the first clip
 
+    def state():
+        return int(clock.t / moves) if moves else 0
+
     driver = JamDriver(
         render,
-        lambda: "pad",
+        lambda: f"pad@{state()}",
         sample_rate=sample_rate,
         lookahead=lookahead,
         crossfade_s=crossfade_s,
         shape=shape,
         on_stream=on_stream,
+        state_key=state,
         clock=clock,
     )
     clips = []
@@ -135,6 +142,9 @@ def move_latencies(r: SimResult, step: float = 0.05) -> np.ndarray:
     clip was read are left out (their clip never played)."""
     reads = np.array([read for read, _ in r.ages])
     heard = np.array([h for _, h in r.ages])
-    times = np.arange(reads[0], reads[-1], step)
-    idx = np.searchsorted(reads, times, side="left")  # first read at or after the move
+    # Refreshed clips can read the pad after the clip of a later slot did: the first slot
+    # whose clip read at or after t is the first where the running maximum reaches t.
+    reach = np.maximum.accumulate(reads)
+    times = np.arange(reads[0], reach[-1], step)
+    idx = np.searchsorted(reach, times, side="left")
     return heard[idx] - times

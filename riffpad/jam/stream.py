@@ -6,13 +6,15 @@ sample-exact. A slot is *committed* (its clip chosen) when the stream reaches th
 start: the oldest ready clip if there is one, else the previous clip again (an underrun:
 the music repeats rather than going silent, like Riffusion's web app).
 
-Thread-safety: producers only ``offer``/``offer_first``/``stop`` (deque appends and flag
-writes are atomic in CPython); everything else runs on the reading thread.
+Thread-safety: producers (one thread) only ``offer``/``offer_first``/``replace``/``stop``
+(deque appends and flag writes are atomic in CPython; ``replace`` and the commit share a
+lock, held for a few list operations); everything else runs on the reading thread.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +57,8 @@ class JamStream:
         self._stop = False
         self.finished = False
         self._scratch = np.zeros(4096, np.float32)
+        self._lock = threading.Lock()
+        self.replaced = 0  # queued clips swapped for fresher ones
 
     # -- producer side (any thread) ----------------------------------------------------
     def fit(self, audio: np.ndarray) -> np.ndarray:
@@ -75,6 +79,17 @@ class JamStream:
         """Queue a clip ahead of the ready ones: it takes the next slot (a fire)."""
         clip.audio = self.fit(clip.audio)
         self.ready.appendleft(clip)
+
+    def replace(self, old: Clip, new: Clip) -> bool:
+        """Put ``new`` in the place of ``old`` if ``old`` is still waiting; else False."""
+        new.audio = self.fit(new.audio)
+        with self._lock:
+            for i, clip in enumerate(self.ready):
+                if clip is old:
+                    self.ready[i] = new
+                    self.replaced += 1
+                    return True
+        return False
 
     def stop(self) -> None:
         """Commit no more slots: the clip playing plays out its tail, fading to silence."""
@@ -131,8 +146,10 @@ class JamStream:
             # Past the last slot's start: _mix plays the tail alone, fading out.
             self._prev, self._cur = self._cur, None
             return True
-        if self.ready:
-            clip, repeat = self.ready.popleft(), False
+        with self._lock:
+            clip = self.ready.popleft() if self.ready else None
+        if clip is not None:
+            repeat = False
         elif self._cur is not None:
             clip, repeat = self._cur, True
             self.underruns += 1
