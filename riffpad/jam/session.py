@@ -179,9 +179,12 @@ class JamSession:
             s = d.stream
             if s is not None:
                 s.stop()  # a clip that was rendering when the jam was stopped started it
-            while s is not None and not s.finished:  # the output plays the tail out
-                self._write_played()
-                time.sleep(0.01)
+            if s is not None:  # the output plays the tail out (unless the device died)
+                g = s.grid
+                deadline = time.monotonic() + (g.period + g.crossfade) / SAMPLE_RATE + 2.0
+                while not s.finished and time.monotonic() < deadline:
+                    self._write_played()
+                    time.sleep(0.01)
             self._write_played()
         finally:
             self._release_output()
