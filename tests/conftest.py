@@ -14,3 +14,16 @@ def engine(tiny_model_dir):
     from riffpad.engine import Engine
 
     return Engine.load(tiny_model_dir, device="cpu")
+
+
+@pytest.fixture
+def single_thread():
+    """Tiny-model renders are a few ms of work per op; on a shared 2-core machine torch's
+    thread pool spends more time spinning than working (40x slower measured), so run them
+    on one thread and restore the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

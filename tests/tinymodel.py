@@ -122,6 +122,14 @@ def build_components(seed: int = 0) -> dict:
         scaling_factor=0.18215,
         mid_block_add_attention=False,
     )
+    # Freshly built layer norms are weight 1, bias 0, so every CLIP output token would have
+    # mean exactly 0 and the prompt-weight mean rescale would divide 0 by 0. Trained models
+    # never look like that: give the norms random affine parameters.
+    with torch.no_grad():
+        for module in text_encoder.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.normal_(1.0, 0.1)
+                module.bias.normal_(0.0, 0.1)
     scheduler = PNDMScheduler(**RIFFUSION_SCHEDULER_CONFIG)
     for m in (text_encoder, unet, vae):
         m.eval()
@@ -168,6 +176,8 @@ def save_tiny_model(path: str | Path, seed: int = 0) -> Path:
     # Small ones keep most tests fast: 128x128 px is a 4x16x16 latent.
     _stand_in_seed(128, 128).save(seeds / "small_beat.png")
     _stand_in_mask(128, 128).save(seeds / "small_mask.png")
+    # Spectrograms are 512 px high (mel bins): a 64 px wide strip is a short clip with audio.
+    _stand_in_seed(64, 512).save(seeds / "short_beat.png")
     return path
 
 

@@ -186,6 +186,7 @@ class Engine:
             loaded.scheduler,
             loaded.device,
             loaded.dtype,
+            cache=options.cache,
         )
         self.scheduler_name = "default"
         self._schedulers: dict[str, Any] = {"default": loaded.scheduler}
@@ -201,12 +202,15 @@ class Engine:
         dtype: str | torch.dtype | None = None,
         scheduler: str | None = None,
         options: EngineOptions | None = None,
+        cache_dir: str | Path | None = None,
     ) -> Engine:
+        """Load ``model`` (Hub id or diffusers folder) on ``device`` (default: CUDA, MPS, CPU)
+        in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
         t0 = time.perf_counter()
         options = options or EngineOptions()
         dev = loader.pick_device(device)
         dt = loader.pick_dtype(dev, dtype)
-        folder = loader.resolve_model(model)
+        folder = loader.resolve_model(model, cache_dir=cache_dir)
         channels_last = options.channels_last
         if channels_last is None:
             channels_last = dev.type == "cuda"
@@ -241,19 +245,20 @@ class Engine:
         return seeds.seed_names(self.folder)
 
     # -- rendering --------------------------------------------------------------------------
-    def warmup(self) -> float:
-        """One tiny render (one UNet step with CFG, VAE encode and decode) so the first real
-        generation does not pay for lazy initialisation. Returns the seconds it took."""
+    def warmup(self, request: RenderRequest | None = None) -> float:
+        """One tiny render (two UNet steps with CFG, VAE encode and decode, audio) so the first
+        real generation does not pay for lazy initialisation. Returns the seconds it took."""
         t0 = time.perf_counter()
-        have_og = DEFAULT_SEED_IMAGE in self.seed_images()
-        request = RenderRequest(
-            "warmup",
-            steps=2,
-            denoising=0.5,
-            seed_image=DEFAULT_SEED_IMAGE if have_og else None,
-            seed_a=0,
-        )
-        self.render(request, audio=False)
+        if request is None:
+            have_og = DEFAULT_SEED_IMAGE in self.seed_images()
+            request = RenderRequest(
+                "warmup",
+                steps=2,
+                denoising=0.5,
+                seed_image=DEFAULT_SEED_IMAGE if have_og else None,
+                seed_a=0,
+            )
+        self.render(request, audio=_audio_available())
         self.warmup_seconds = time.perf_counter() - t0
         return self.warmup_seconds
 
@@ -270,6 +275,20 @@ class Engine:
         with self._lock:
             return self._render(request, audio, on_step)
 
+    def _riffuse(self, request, blend, init_latents, mask, on_step):
+        return self.core.riffuse(
+            blend,
+            init_latents=init_latents,
+            latent_shape=self.core.latent_shape(request.width, request.height),
+            mask=mask,
+            strength_a=request.denoising,
+            strength_b=_or(request.denoising_b, request.denoising),
+            guidance_a=request.guidance,
+            guidance_b=_or(request.guidance_b, request.guidance),
+            steps=request.steps,
+            on_step=on_step,
+        )
+
     def _render(self, request: RenderRequest, want_audio: bool, on_step) -> Take:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -282,26 +301,16 @@ class Engine:
         t = time.perf_counter()
         init_latents = None
         if seed.image is not None:
-            key = seed.key if self.options.cache else None
-            start = _start_seed(blend)
-            init_latents = self.core.encode_image(seed.image, start, key=key)
+            init_latents = self.core.encode_image(seed.image, _start_seed(blend), key=seed.key)
         timings["encode_s"] = time.perf_counter() - t
-        if not self.options.cache:
-            self.core._noise.clear()
 
         t = time.perf_counter()
-        result = self.core.riffuse(
-            blend,
-            init_latents=init_latents,
-            latent_shape=self.core.latent_shape(request.width, request.height),
-            mask=mask,
-            strength_a=request.denoising,
-            strength_b=_or(request.denoising_b, request.denoising),
-            guidance_a=request.guidance,
-            guidance_b=_or(request.guidance_b, request.guidance),
-            steps=request.steps,
-            on_step=on_step,
-        )
+        try:
+            result = self._riffuse(request, blend, init_latents, mask, on_step)
+        except RequestError:
+            raise
+        except ValueError as exc:  # inputs the maths cannot take (mask size, no steps)
+            raise RequestError(str(exc)) from exc
         _sync(self.device)
         timings["diffusion_s"] = time.perf_counter() - t
 
@@ -348,6 +357,12 @@ class Engine:
             lineage=lineage,
             request=request,
         )
+
+
+def _audio_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("riffpad.engine.spectrogram") is not None
 
 
 def _start_seed(blend: Blend) -> int:

@@ -93,8 +93,11 @@ def _refuse_pickles(folder: Path) -> None:
         )
 
 
-def resolve_model(model: str | Path = DEFAULT_MODEL) -> Path:
-    """A local folder, or a Hub repo id downloaded to (or found in) the Hugging Face cache."""
+def resolve_model(model: str | Path = DEFAULT_MODEL, cache_dir: str | Path | None = None) -> Path:
+    """A local folder, or a Hub repo id downloaded to (or found in) the Hugging Face cache.
+
+    The cache is tried first, without network, so a downloaded model works offline.
+    """
     path = Path(model).expanduser()
     if path.suffix in PICKLE_SUFFIXES:
         raise ModelError(
@@ -112,7 +115,7 @@ def resolve_model(model: str | Path = DEFAULT_MODEL) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    kwargs = dict(repo_id=str(model), allow_patterns=_DOWNLOAD_PATTERNS)
+    kwargs = dict(repo_id=str(model), allow_patterns=_DOWNLOAD_PATTERNS, cache_dir=cache_dir)
     kwargs["ignore_patterns"] = _SKIP_PATTERNS
     try:
         folder = Path(snapshot_download(local_files_only=True, **kwargs))
@@ -177,9 +180,13 @@ def load_components(
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from diffusers.utils import logging as dlogging
     from transformers import CLIPTextModel, CLIPTokenizer
+    from transformers.utils import logging as tlogging
 
     _refuse_pickles(folder)
-    dlogging.disable_progress_bar()  # loading a local folder: no bars, downloads have their own
+    # Reading a local folder needs no progress bars (downloads showed theirs already).
+    bars = tlogging.is_progress_bar_enabled()
+    dlogging.disable_progress_bar()
+    tlogging.disable_progress_bar()
     try:
         vae = AutoencoderKL.from_pretrained(
             folder, subfolder="vae", torch_dtype=dtype, use_safetensors=True
@@ -195,6 +202,8 @@ def load_components(
         raise ModelError(f"could not load the model in {folder}: {exc}") from exc
     finally:
         dlogging.enable_progress_bar()
+        if bars:
+            tlogging.enable_progress_bar()
     sched = make_scheduler(scheduler, folder)
     for module in (vae, unet, text_encoder):
         module.requires_grad_(False)

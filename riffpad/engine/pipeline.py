@@ -14,6 +14,7 @@ tests/test_riffusion_reference.py). What is new here and not in Riffusion:
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -110,6 +111,23 @@ def start_seed(node: Node) -> int:
     return node.seed if isinstance(node, Leaf) else start_seed(node.a)
 
 
+class LRU(OrderedDict):
+    """A small least-recently-used cache (noise and latents live on the GPU: keep it bounded)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, make):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
 def timestep_plan(scheduler, steps: int, strength: float) -> tuple[int, int]:
     """(init_timestep, t_start) exactly as interpolate_img2img computes them."""
     offset = scheduler.config.get("steps_offset", 0)
@@ -131,7 +149,9 @@ class Denoised:
 class RiffusionCore:
     """The maths, given loaded diffusers/transformers components on one device."""
 
-    def __init__(self, vae, text_encoder, tokenizer, unet, scheduler, device, dtype):
+    def __init__(
+        self, vae, text_encoder, tokenizer, unet, scheduler, device, dtype, cache: bool = True
+    ):
         self.vae, self.text_encoder, self.tokenizer = vae, text_encoder, tokenizer
         self.unet, self.scheduler = unet, scheduler
         self.device = torch.device(device)
@@ -139,8 +159,10 @@ class RiffusionCore:
         self.prompts = PromptEncoder(tokenizer, text_encoder, self.device)
         self.scaling = float(getattr(vae.config, "scaling_factor", 0.18215))
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self._noise: dict = {}
-        self._latents: dict = {}
+        # Seed noise and seed-image latents are pure functions of their inputs: reuse them.
+        self.cache = cache
+        self._noise = LRU(256)
+        self._latents = LRU(32)
         self._accepts_eta = False
         self.set_scheduler(scheduler)
 
@@ -154,15 +176,17 @@ class RiffusionCore:
         return torch.Generator(device=on).manual_seed(int(seed))
 
     def seed_noise(self, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
-        key = (int(seed), shape)
-        if key not in self._noise:
+        """``torch.randn`` from a fresh generator seeded with ``seed``, as Riffusion draws it."""
+
+        def draw():
             gen = self.generator(seed)
-            if self.device.type == "mps":
-                noise = torch.randn(shape, generator=gen, dtype=self.dtype).to(self.device)
-            else:
-                noise = torch.randn(shape, generator=gen, device=self.device, dtype=self.dtype)
-            self._noise[key] = noise
-        return self._noise[key]
+            if self.device.type == "mps":  # CPU generator: draw there, then move
+                return torch.randn(shape, generator=gen, dtype=self.dtype).to(self.device)
+            return torch.randn(shape, generator=gen, device=self.device, dtype=self.dtype)
+
+        if not self.cache:
+            return draw()
+        return self._noise.get_or((int(seed), tuple(shape)), draw)
 
     def noise(self, node: Node, shape: tuple[int, ...]) -> torch.Tensor:
         if isinstance(node, Leaf):
@@ -186,15 +210,15 @@ class RiffusionCore:
         ``key`` names the image (for example its file and mtime) so repeated renders reuse
         the latents: the sample is a pure function of image and seed.
         """
-        cache_key = (key, int(seed)) if key is not None else None
-        if cache_key is not None and cache_key in self._latents:
-            return self._latents[cache_key]
-        pixels = preprocess_image(image).to(device=self.device, dtype=self.dtype)
-        dist = self.vae.encode(pixels).latent_dist
-        latents = self.scaling * dist.sample(generator=self.generator(seed))
-        if cache_key is not None:
-            self._latents[cache_key] = latents
-        return latents
+
+        def encode():
+            pixels = preprocess_image(image).to(device=self.device, dtype=self.dtype)
+            dist = self.vae.encode(pixels).latent_dist
+            return self.scaling * dist.sample(generator=self.generator(seed))
+
+        if key is None or not self.cache:
+            return encode()
+        return self._latents.get_or((key, int(seed)), encode)
 
     def latent_shape(self, width: int, height: int) -> tuple[int, int, int, int]:
         f = self.vae_scale_factor

@@ -40,6 +40,7 @@ def parse_weights(text: str) -> list[tuple[str, float]]:
     """Split a prompt into (text, weight) runs; adjacent runs of equal weight are merged.
 
     Unbalanced openers apply to the end of the prompt; unmatched closers are literal text.
+    A weight that is not a number, such as ``(x:.)``, raises ValueError (lpw raises too).
     """
     runs: list[list] = []
     open_round: list[int] = []
@@ -58,7 +59,11 @@ def parse_weights(text: str) -> list[tuple[str, float]]:
         elif item == "[":
             open_square.append(len(runs))
         elif weight is not None and open_round:
-            scale(open_round.pop(), float(weight))
+            try:
+                factor = float(weight)
+            except ValueError:  # lpw's pattern also matches "(x:.)" and "(x:1.2.3)"
+                raise ValueError(f"bad prompt weight {item!r} in {text!r}") from None
+            scale(open_round.pop(), factor)
         elif item == ")" and open_round:
             scale(open_round.pop(), ROUND_MULTIPLIER)
         elif item == "]" and open_square:
@@ -148,6 +153,8 @@ class PromptEncoder:
         before = emb.float().mean(dim=(-2, -1)).to(emb.dtype)
         emb = emb * w.unsqueeze(-1)
         after = emb.float().mean(dim=(-2, -1)).to(emb.dtype)
+        if bool((after == 0).any()):  # lpw would divide by zero; leave such an embedding as is
+            return emb
         return emb * (before / after).unsqueeze(-1).unsqueeze(-1)
 
     @torch.no_grad()

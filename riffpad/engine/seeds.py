@@ -107,31 +107,23 @@ def builtin_image(name: str) -> Image.Image:
         raise SeedError(f"no built-in seed {name!r}; built-ins: {', '.join(BUILTINS)}")
     from riffpad.engine.spectrogram import image_from_audio
 
-    return image_from_audio(synth_beat(), SAMPLE_RATE)
+    return image_from_audio(synth_beat())
 
 
 def audio_to_seed(path: Path) -> Image.Image:
     """An audio file's first 5.11 s (mono, 44.1 kHz, zero-padded) as a spectrogram seed."""
-    import soundfile
-
-    from riffpad.engine.spectrogram import image_from_audio
+    from riffpad.engine.spectrogram import image_from_audio, read_audio
 
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises its own LibsndfileError
-        raise SeedError(f"{path}: cannot read audio ({exc})") from exc
-    mono = audio.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        from scipy.signal import resample_poly
-
-        g = np.gcd(int(rate), SAMPLE_RATE)
-        mono = resample_poly(mono, SAMPLE_RATE // g, int(rate) // g).astype(np.float32)
+        mono = read_audio(path, SAMPLE_RATE)
+    except ValueError as exc:
+        raise SeedError(str(exc)) from exc
     clip = np.zeros(CLIP_SAMPLES, np.float32)
     n = min(len(mono), CLIP_SAMPLES)
     clip[:n] = mono[:n]
     if not np.any(clip):
         raise SeedError(f"{path}: the first {CLIP_SECONDS:.2f} s are silent")
-    return image_from_audio(clip, SAMPLE_RATE)
+    return image_from_audio(clip)
 
 
 def is_plain_name(name: str) -> bool:

@@ -42,7 +42,7 @@ class WriteLog:
     def __init__(self, path: str | os.PathLike | None, clock=time.monotonic):
         self._file = open(path, "w", encoding="utf-8") if path else None
         self._clock = clock
-        self._t0 = clock()
+        self._t0: float | None = None  # times count from the first report sent to the pad
         self._lock = threading.Lock()
         self.count = 0
         self.last_t: float | None = None
@@ -56,6 +56,8 @@ class WriteLog:
         with self._lock:
             self.count += 1
             self.last_t = now
+            if self._t0 is None:
+                self._t0 = now
             if self._file is not None:
                 line = json.dumps({"t": round(now - self._t0, 6), "report": data.hex()})
                 self._file.write(line + "\n")
@@ -256,7 +258,12 @@ class Instrument:
         self.snap.prompt_b = self.prompt_b.text
 
     def _step_prompt_b(self, step: int) -> None:
-        self.b_index = (self.b_index + step) % len(self.prompts)
+        """Walk B through the bank, skipping the prompt A already is."""
+        n = len(self.prompts)
+        for _ in range(n):
+            self.b_index = (self.b_index + step) % n
+            if self.prompt_b.text != self.prompt_a:
+                break
         self._refresh_prompts()
         self.view.note(f"prompt B: {self.prompt_b.text}")
 
@@ -412,7 +419,6 @@ class Instrument:
         self.snap.pending = w.pending is not None
         self.snap.superseded = w.superseded
         self._push_feedback(busy=busy or w.pending is not None)
-        self.wake.set()
 
     def _push_feedback(self, busy: bool | None = None) -> None:
         p = self.params
@@ -638,15 +644,6 @@ def build(opts: Options, view: StatusView) -> Instrument:
         prompts = resolve_prompts(opts.prompt_a, opts.prompt_b, opts.prompts)
     except PromptFileError as e:
         raise StartupError(str(e)) from None
-    writer = TakeWriter(opts.out)
-    try:
-        stale = writer.prepare()
-    except TakeWriteError as e:
-        raise StartupError(str(e)) from None
-    if stale:
-        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
-    snap.out_dir = str(opts.out)
-
     try:
         writes = WriteLog(opts.capture_output)
     except OSError as e:
@@ -665,6 +662,17 @@ def build(opts: Options, view: StatusView) -> Instrument:
     except (PadError, CaptureError, OSError) as e:
         writes.close()
         raise StartupError(str(e)) from None
+    # The folder only once a pad is there: a failed start leaves nothing behind.
+    writer = TakeWriter(opts.out)
+    try:
+        stale = writer.prepare()
+    except TakeWriteError as e:
+        dev.close()
+        writes.close()
+        raise StartupError(str(e)) from None
+    if stale:
+        view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
+    snap.out_dir = str(opts.out)
     snap.connected = True
     snap.pad = f"{dev.info.model} over {dev.info.transport.value}" + (
         f" (replay of {opts.replay})" if opts.replay else ""
@@ -790,6 +798,9 @@ def run(opts: Options) -> int:
     except StartupError as e:
         print(f"riffpad: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while the model loads: nothing to finish yet
+        print("riffpad: interrupted", file=sys.stderr)
+        return 130
 
     presses = 0
 

@@ -111,6 +111,6 @@ class StatusView:
 
     def note(self, message: str, level: int = logging.INFO) -> None:
         self.snapshot.note(message)
-        if not self.live_enabled:
+        if self._live is None:  # plain lines (also before the live view starts: model loading)
             print(f"riffpad: {message}", file=self.stream, flush=True)
         log.log(level, message)
