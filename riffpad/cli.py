@@ -72,6 +72,9 @@ INSTRUMENT_OPTIONS = (
     "calibration",
     "seed_image",
     "trigger_feel",
+    "jam",
+    "record_audio",
+    "lookahead",
 )
 
 
@@ -104,6 +107,11 @@ INSTRUMENT_OPTIONS = (
 @click.option("--calibration", metavar="FILE", help="Calibration file (default: the pad's).")
 @click.option("--seed-image", metavar="NAME|FILE", help="Seed image (default: og_beat).")
 @click.option("--trigger-feel", is_flag=True, help="L2 resists more the more steps it asks.")
+@click.option("--jam", is_flag=True, help="Jam at once: endless music that follows the pad.")
+@click.option("--record-audio", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write all the jam plays to one WAV (with or without audio).")  # fmt: skip
+@click.option("--lookahead", metavar="CLIPS", type=float, default=1.0, show_default=True,
+              help="Jam: clips rendered ahead of the one playing.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Config file (default: config.toml in the user config dir).")  # fmt: skip
 @click.option("--no-live", is_flag=True, help="Plain log lines instead of the live view.")

@@ -232,6 +232,7 @@ class Instrument:
         self.quit_requested = threading.Event()
         self.wake = threading.Event()
         self.fires = 0
+        self.jam = None  # riffpad.jam.session.JamSession (wired by build)
         self.takes: list = []  # TakeFiles of every take written
         self.failures = 0
         # (fire -> render start in s, whether it waited behind another take)
@@ -332,6 +333,11 @@ class Instrument:
         elif event == "stop":
             if self.player is not None:
                 self.player.stop()
+            if self.jam is not None:
+                self.jam.stop()
+        elif event == "jam":
+            if self.jam is not None:
+                self.jam.toggle()
         elif event == "quit":
             self.view.note("quit (PS held)")
             self.request_quit()
@@ -341,6 +347,9 @@ class Instrument:
         job = self._job_for(params, t, id=self.fires)
         if self.quit_requested.is_set():
             self.view.note(f"fire #{job.id} ignored: quitting")
+            return
+        if self.jam is not None and self.jam.active:  # the fired state takes the next slot
+            self.jam.fire(job)
             return
         job.queued = self.worker.busy
         replaced = self.worker.submit(job)
@@ -447,6 +456,8 @@ class Instrument:
     def _set_feedback(self, fb) -> None:
         if self._restoring:
             return
+        if self.jam is not None:
+            fb = self.jam.feedback(fb, self.clock())
         self.wanted = fb
         self.reader.set_feedback(fb)
 
@@ -508,6 +519,8 @@ class Instrument:
         if p is not None:  # the view shows what the pad plays now (copied here, not per report)
             snap.alpha, snap.seed, snap.cfg, snap.steps = p.alpha, p.seed, p.cfg, p.steps
             snap.base_seed, snap.nudge = p.base_seed, p.nudge
+        if self.jam is not None:
+            self.jam.tick()
         if self.params is not None and self.clock() - self._last_report_t > TICK_S:
             self._push_feedback()
 
@@ -517,6 +530,8 @@ class Instrument:
             target=self._read_pad, name="pad-reader", daemon=True
         )
         self._reader_thread.start()
+        if self.jam is not None and self.jam.config.start:
+            self.jam.start()
         try:
             while not self.quit_requested.is_set():
                 if self._reader_finished.is_set():  # a replay ended (live readers reconnect)
@@ -543,6 +558,8 @@ class Instrument:
         """Quit: drop a waiting fire (said), finish the take in progress, restore the pad.
         End of a replay: finish everything pending first, as if the pad were still there."""
         replay_ended = not self.quit_requested.is_set()
+        if self.jam is not None:
+            self.jam.close()  # the clip playing plays out; the recording is published
         if not replay_ended:
             cancelled = self.worker.cancel_pending()
             if cancelled is not None:
@@ -625,6 +642,10 @@ class Options:
     engine: Any = None  # a ready engine (tests, benchmarks); else Engine.load(model)
     realtime: bool = True  # replays in recorded timing
     make_request: Any = None  # job -> engine request; default riffpad.engine.RenderRequest
+    jam: bool = False  # start jamming at once (the jam button toggles it in any case)
+    record_audio: str | None = None  # one WAV of everything the jam played
+    lookahead: float = 1.0  # jam: clips rendered ahead of the one playing
+    jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
 
 
 class StartupError(Exception):
@@ -806,7 +827,26 @@ def build(opts: Options, view: StatusView) -> Instrument:
         inst.describe_prompt = describe_prompt
     if held is not None:
         inst.hold_device(dev)
+    try:
+        inst.jam = make_jam(inst, opts)
+    except Exception as e:  # RecordError, a bad look-ahead
+        dev.close()
+        raise StartupError(str(e)) from None
     return inst
+
+
+def make_jam(inst: Instrument, opts: Options):
+    from riffpad.jam.session import JamConfig, JamSession
+
+    cfg = opts.jam_config or JamConfig()
+    cfg.start = cfg.start or opts.jam
+    cfg.record_audio = cfg.record_audio or opts.record_audio
+    cfg.lookahead = opts.lookahead if opts.jam_config is None else cfg.lookahead
+    cfg.speaker = inst.player is not None
+    cfg.audio_device = opts.audio_device
+    if cfg.lookahead <= 0:
+        raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")
+    return JamSession(inst, cfg)
 
 
 def _call_or(fn, default=None):

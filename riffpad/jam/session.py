@@ -1,0 +1,306 @@
+"""Jam mode inside the instrument: the toggle, the engine hand-over, the speaker hand-over,
+takes for every jam clip, the status line and the "behind" lightbar.
+
+The instrument calls only: ``toggle()`` (the jam event), ``active`` and ``fire(job)`` (R2
+while jamming), ``feedback(fb, now)`` (the lightbar says when the engine is behind),
+``tick()`` (status view) and ``close()`` (quit or end of a replay).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from riffpad.jam.driver import JamDriver
+from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
+from riffpad.jam.stream import JamStream
+
+log = logging.getLogger("riffpad.jam")
+
+SAMPLE_RATE = 44100
+BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
+BEHIND_BLINK_HZ = 2.0
+
+
+@dataclass
+class JamConfig:
+    start: bool = False  # --jam: jam as soon as the pad speaks
+    lookahead: float = 1.0  # clips rendered ahead of the one playing (may be fractional)
+    crossfade_s: float = 0.05
+    shape: str = "equal-power"
+    record_audio: str | None = None  # --record-audio FILE
+    speaker: bool = True  # False with --no-audio: a clock plays the jam silently
+    audio_device: Any = None
+    blocksize: int = 1024
+    clock: Callable[[], float] = time.monotonic  # the headless output's clock
+    stream_factory: Callable | None = None  # tests: a fake sounddevice.OutputStream
+
+
+class JamSession:
+    def __init__(self, inst, config: JamConfig) -> None:
+        self.inst = inst
+        self.config = config
+        self.recorder: SessionRecorder | None = None
+        if config.record_audio:
+            self.recorder = SessionRecorder(config.record_audio, SAMPLE_RATE)  # RecordError
+        self.tap = Tap(self.recorder, blocksize=config.blocksize)
+        self.driver: JamDriver | None = None
+        self.output = None
+        self.jams = 0
+        self.clips = 0  # clips played (each written as a take)
+        self._written = 0  # slots of the current jam looked at for writing
+        self._rec_offset = 0  # where the current jam starts in the session recording
+        self.underruns = 0  # over all jams
+        self.streams: list[JamStream] = []  # one per jam, for tests and the summary
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._drained = threading.Event()
+        self._drained.set()
+        self.recorded: str | None = None
+
+    # -- instrument side -----------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Jamming: fires go to the jam, not to the one-shot worker."""
+        return self.driver is not None and not self.driver.stopped
+
+    @property
+    def behind(self) -> bool:
+        s = self.driver.stream if self.driver is not None else None
+        return s is not None and not s.finished and s.behind
+
+    def toggle(self) -> None:
+        if self.active:
+            self.stop()
+        else:
+            self.start()
+
+    def start(self) -> None:
+        with self._lock:
+            if self.active:
+                return
+            if not self._drained.is_set():
+                self.inst.view.note("jam: still playing out the last one")
+                return
+            self.jams += 1
+            self.driver = JamDriver(
+                self._render,
+                self._next_job,
+                sample_rate=SAMPLE_RATE,
+                lookahead=self.config.lookahead,
+                crossfade_s=self.config.crossfade_s,
+                shape=self.config.shape,
+                on_stream=self._on_stream,
+                on_error=self._on_error,
+                state_key=self._state_key,
+            )
+            self._drained.clear()
+            self._thread = threading.Thread(target=self._run, name="riffpad-jam", daemon=True)
+            self._thread.start()
+        self.inst.view.note(f"jam on: {self.config.lookahead:g} clip(s) of look-ahead")
+
+    def stop(self) -> None:
+        """The jam ends with the clip playing (its tail fades out); nothing new starts."""
+        d = self.driver
+        if d is None or d.stopped:
+            return
+        d.stop()
+        if d.stream is not None:
+            d.stream.stop()
+        self.inst.view.note("jam off: the clip playing plays out")
+
+    def fire(self, job) -> None:
+        if self.driver is not None:
+            self.driver.fire(job)
+
+    def feedback(self, fb, now: float):
+        """While the jam repeats itself the lightbar blinks amber."""
+        if self.behind and int(now * BEHIND_BLINK_HZ * 2) % 2 == 0:
+            return replace(fb, lightbar=BEHIND)
+        return fb
+
+    def tick(self) -> None:
+        d = self.driver
+        if d is None:
+            return
+        snap = self.inst.snap
+        s = d.stream
+        if s is None:
+            snap.worker = "jam: making the first clip" if self.active else "jam: off"
+            return
+        state = "jamming" if self.active else ("jam: playing out" if not s.finished else "idle")
+        ahead = len(s.ready)
+        line = f"{state}: clip {s.committed}, {ahead} ready ahead, {s.underruns} repeat(s)"
+        if d.refreshed:
+            line += f", {d.refreshed} refreshed"
+        if self.behind:
+            line += "  BEHIND: the engine is slower than the music, repeating"
+        snap.worker = line
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop jamming, let the last clip play out, publish the recording."""
+        self.stop()
+        self._drained.wait(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.recorder is not None:
+            try:
+                path = self.recorder.close()
+            except RecordError as e:
+                self.inst.view.note(str(e), logging.ERROR)
+            else:
+                self.recorded = str(path)
+                secs = self.recorder.frames / SAMPLE_RATE
+                self.inst.view.note(f"session recording: {path} ({secs:.2f} s)")
+            self.recorder = None
+
+    # -- the jam's thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        inst, d = self.inst, self.driver
+        try:
+            # One engine: a one-shot take in progress finishes (and plays) first; a fire
+            # waiting behind it becomes the jam's first clip instead.
+            waiting = inst.worker.cancel_pending()
+            if waiting is not None:
+                d.fire(waiting)
+            while not inst.worker.wait_idle(0.05) or inst.params is None:
+                if d.stopped:
+                    return
+                time.sleep(0.01)
+            self._written = 0
+            self._rec_offset = self.tap.frames_played
+            d.run(on_poll=self._write_played)
+            s = d.stream
+            if s is not None:
+                s.stop()  # a clip that was rendering when the jam was stopped started it
+            if s is not None:  # the output plays the tail out (unless the device died)
+                g = s.grid
+                deadline = time.monotonic() + (g.period + g.crossfade) / SAMPLE_RATE + 2.0
+                while not s.finished and time.monotonic() < deadline:
+                    self._write_played()
+                    time.sleep(0.01)
+            self._write_played()
+        finally:
+            self._release_output()
+            if d.stream is not None:
+                self.streams.append(d.stream)
+                self.underruns += d.stream.underruns
+                inst.view.note(
+                    f"jam ended: {d.stream.committed} clip(s), {d.stream.underruns} repeat(s)"
+                )
+            self._drained.set()
+
+    def _next_job(self):
+        return self.inst._job_for(self.inst.params)
+
+    def _state_key(self):
+        """What a clip depends on, cheaply: a queued clip made from another is stale."""
+        inst = self.inst
+        return (inst.params, inst.prompt_a, inst.b_index, inst.seed_index)
+
+    def _render(self, job):
+        job.started_t = self.inst.clock()
+        take = self.inst.engine.render(self.inst.make_request(job))
+        audio = np.ravel(np.asarray(take.audio, dtype=np.float32))
+        if take.sample_rate != SAMPLE_RATE:
+            from riffpad.instrument.player import resample
+
+            audio = resample(audio, take.sample_rate, SAMPLE_RATE)
+        return audio, (job, take)
+
+    def _on_stream(self, stream: JamStream) -> None:
+        self.tap.source = stream
+        cfg, inst = self.config, self.inst
+        out = None
+        if cfg.speaker:
+            from riffpad.instrument.player import AudioUnavailable
+
+            if inst.player is not None:
+                inst.player.close()  # the jam has the speaker now (also exclusive devices)
+            out = SpeakerOutput(
+                self.tap,
+                samplerate=SAMPLE_RATE,
+                device=cfg.audio_device,
+                blocksize=cfg.blocksize,
+                stream_factory=cfg.stream_factory,
+            )
+            try:
+                out.start()
+            except AudioUnavailable as e:
+                inst.view.note(f"{e}; jamming silently", logging.WARNING)
+                out = None
+        if out is None:
+            out = ClockOutput(
+                self.tap, samplerate=SAMPLE_RATE, clock=cfg.clock, blocksize=cfg.blocksize
+            )
+            out.start()
+        self.output = out
+        g = stream.grid
+        inst.view.note(
+            f"jam: clips of {g.clip_len / SAMPLE_RATE:.3f} s, one every"
+            f" {g.period / SAMPLE_RATE:.3f} s ({g.crossfade} samples of crossfade)"
+        )
+
+    def _release_output(self) -> None:
+        out, self.output = self.output, None
+        self.tap.source = None
+        if out is None:
+            return
+        out.close()
+        player = self.inst.player
+        if isinstance(out, SpeakerOutput) and player is not None:
+            try:
+                player.start()
+            except Exception as e:  # the device went away meanwhile
+                self.inst.view.note(f"audio: {e}", logging.WARNING)
+
+    def _write_played(self) -> None:
+        """Each clip that got a slot of its own becomes a take (clips refreshed away before
+        they played, and repeats, do not): in the jam's thread, never the audio thread."""
+        d = self.driver
+        s = d.stream if d is not None else None
+        if s is None:
+            return
+        for slot in [sl for sl in list(s.slots) if sl.index >= self._written]:
+            self._written = slot.index + 1
+            if not slot.repeat:
+                self._write_take(slot)
+
+    def _write_take(self, slot) -> None:
+        inst = self.inst
+        clip = slot.clip
+        job, take = clip.meta
+        grid = self.driver.stream.grid
+        self.clips += 1
+        made_s = (job.started_t or job.fired_t) - job.fired_t + self.driver.render_time(clip)
+        meta = inst.take_meta(job, take, made_s)
+        meta["jam"] = {
+            "jam": self.jams,
+            "slot": slot.index,
+            "fired": clip.fired,
+            # where this clip's fade-in starts in the --record-audio file
+            "recording_sample": self._rec_offset + slot.start,
+            "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
+        }
+        try:
+            files = inst.writer.write(clip.audio, SAMPLE_RATE, take.image, meta)
+        except Exception as e:
+            inst.failures += 1
+            inst.view.note(f"jam clip not saved: {e}", logging.ERROR)
+            return
+        inst.takes.append(files)
+        inst.snap.takes = len(inst.takes)
+        inst.snap.last_take = files.stem
+        inst.snap.last_take_s = made_s
+
+    def _on_error(self, job, exc: BaseException) -> None:
+        inst = self.inst
+        inst.failures += 1
+        inst.policy.error(inst.clock())
+        inst.view.note(f"jam: generation failed ({exc}); repeating the last clip", logging.ERROR)
