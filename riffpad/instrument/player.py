@@ -43,6 +43,30 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     return np.interp(x, np.arange(len(audio)), audio).astype(np.float32)
 
 
+def open_output_stream(factory, *, samplerate, channels, callback, device, blocksize):
+    """Open and start a float32 PortAudio output stream (``factory`` stands in for
+    ``sounddevice.OutputStream`` in tests); AudioUnavailable says why it cannot."""
+    if factory is None:
+        try:
+            import sounddevice
+        except OSError as e:  # PortAudio library missing
+            raise AudioUnavailable(f"no audio: {e}") from e
+        factory = sounddevice.OutputStream
+    try:
+        stream = factory(
+            samplerate=samplerate,
+            channels=channels,
+            dtype="float32",
+            callback=callback,
+            device=device,
+            blocksize=blocksize,
+        )
+        stream.start()
+    except Exception as e:
+        raise AudioUnavailable(f"cannot open audio output {device or 'default'}: {e}") from e
+    return stream
+
+
 class Player:
     """One output stream; ``play(audio)`` starts a take, crossfading from the one playing.
 
@@ -87,28 +111,14 @@ class Player:
 
     # -- control (any thread) ---------------------------------------------------------
     def start(self) -> None:
-        factory = self._stream_factory
-        if factory is None:
-            try:
-                import sounddevice
-            except OSError as e:  # PortAudio library missing
-                raise AudioUnavailable(f"no audio: {e}") from e
-            factory = sounddevice.OutputStream
-        try:
-            self._stream = factory(
-                samplerate=self.samplerate,
-                channels=self.channels,
-                dtype="float32",
-                callback=self._callback,
-                device=self.device,
-                blocksize=self.blocksize,
-            )
-            self._stream.start()
-        except Exception as e:
-            self._stream = None
-            raise AudioUnavailable(
-                f"cannot open audio output {self.device or 'default'}: {e}"
-            ) from e
+        self._stream = open_output_stream(
+            self._stream_factory,
+            samplerate=self.samplerate,
+            channels=self.channels,
+            callback=self._callback,
+            device=self.device,
+            blocksize=self.blocksize,
+        )
 
     def close(self) -> None:
         stream, self._stream = self._stream, None

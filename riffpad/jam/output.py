@@ -128,30 +128,16 @@ class SpeakerOutput:
         self.xruns = 0
 
     def start(self) -> None:
-        from riffpad.instrument.player import AudioUnavailable
+        from riffpad.instrument.player import open_output_stream
 
-        factory = self._factory
-        if factory is None:
-            try:
-                import sounddevice
-            except OSError as e:
-                raise AudioUnavailable(f"no audio: {e}") from e
-            factory = sounddevice.OutputStream
-        try:
-            self._stream = factory(
-                samplerate=self.samplerate,
-                channels=self.channels,
-                dtype="float32",
-                callback=self._callback,
-                device=self.device,
-                blocksize=self.blocksize,
-            )
-            self._stream.start()
-        except Exception as e:
-            self._stream = None
-            raise AudioUnavailable(
-                f"cannot open audio output {self.device or 'default'}: {e}"
-            ) from e
+        self._stream = open_output_stream(
+            self._factory,
+            samplerate=self.samplerate,
+            channels=self.channels,
+            callback=self._callback,
+            device=self.device,
+            blocksize=self.blocksize,
+        )
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status:
