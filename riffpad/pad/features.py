@@ -3,7 +3,8 @@
 Parsers check the size and report ID, and on Bluetooth the CRC32 (seed 0xA3) the pad puts in
 the last 4 bytes of every feature reply, as the kernel's ``ps_get_report`` does. The
 ``*_report`` builders are the inverse; replays and tests use them to answer feature requests.
-Layouts and maths: /work/shared/reference/dualsense-hid.md §5 (kernel hid-playstation.c).
+Layouts and maths: the kernel's hid-playstation.c (``dualsense_get_mac_address``,
+``dualsense_get_firmware_info``, ``dualsense_get_calibration_data``).
 """
 
 from __future__ import annotations

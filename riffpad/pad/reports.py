@@ -2,8 +2,8 @@
 
 Pure functions only: no I/O, no counters, never raises. Layouts follow the Linux kernel's
 hid-playstation.c (``struct dualsense_input_report``, 63 bytes after the report ID) and
-SDL's ``PS5SimpleStatePacket_t`` for the 10-byte Bluetooth "simple" report. See
-docs in ``/work/shared/reference/dualsense-hid.md`` §2-§3 (sources cited there).
+SDL's ``PS5SimpleStatePacket_t`` (SDL_hidapi_ps5.c) for the 10-byte Bluetooth "simple"
+report.
 
 Accepted reports:
 
