@@ -67,6 +67,17 @@ def open_output_stream(factory, *, samplerate, channels, callback, device, block
     return stream
 
 
+def close_output_stream(stream) -> None:
+    """Stop and close ``stream`` (None is fine); a vanished device has nothing to release."""
+    if stream is None:
+        return
+    try:
+        stream.stop()
+        stream.close()
+    except Exception as e:
+        log.debug("closing audio stream: %s", e)
+
+
 class Player:
     """One output stream; ``play(audio)`` starts a take, crossfading from the one playing.
 
@@ -122,12 +133,7 @@ class Player:
 
     def close(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception as e:  # the device vanished: nothing left to release
-                log.debug("closing audio stream: %s", e)
+        close_output_stream(stream)
 
     def play(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
         clip = resample(np.ravel(audio), sample_rate, self.samplerate)

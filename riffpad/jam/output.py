@@ -145,13 +145,10 @@ class SpeakerOutput:
         outdata[:] = self.tap.pull(frames)[:, None]
 
     def close(self) -> None:
+        from riffpad.instrument.player import close_output_stream
+
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.stop()
-                stream.close()
-            except Exception as e:
-                log.debug("closing jam audio: %s", e)
+        close_output_stream(stream)
 
 
 class ClockOutput:
