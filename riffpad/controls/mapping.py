@@ -223,15 +223,18 @@ def _number(fail, keys, value, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _param_binding(fail, control: str, table: dict[str, Any], resolution: str) -> ParamBinding:
-    where = ("controls", control)
+def _check_keys(fail, where: tuple, table: dict[str, Any], allowed, what: str) -> None:
     for key in table:
-        if key not in _PARAM_KEYS:
+        if key not in allowed:
             raise fail(
                 (*where, key),
-                f"unknown key {key!r} for a parameter binding; "
-                f"{_one_of('the keys', sorted(_PARAM_KEYS))}",
+                f"unknown key {key!r} for {what}; {_one_of('the keys', sorted(allowed))}",
             )
+
+
+def _param_binding(fail, control: str, table: dict[str, Any], resolution: str) -> ParamBinding:
+    where = ("controls", control)
+    _check_keys(fail, where, table, _PARAM_KEYS, "a parameter binding")
     param = table["param"]
     if param not in PARAMS:
         raise fail(
@@ -288,13 +291,7 @@ def _param_binding(fail, control: str, table: dict[str, Any], resolution: str) -
 
 def _event_binding(fail, control: str, table: dict[str, Any]) -> EventBinding:
     where = ("controls", control)
-    for key in table:
-        if key not in _EVENT_KEYS:
-            raise fail(
-                (*where, key),
-                f"unknown key {key!r} for an event binding; "
-                f"{_one_of('the keys', sorted(_EVENT_KEYS))}",
-            )
+    _check_keys(fail, where, table, _EVENT_KEYS, "an event binding")
     event = table["event"]
     if event not in EVENTS:
         raise fail(
