@@ -38,7 +38,6 @@ FALLBACK_RULES = """\
 KERNEL=="hidraw*", ATTRS{idVendor}=="054c", ATTRS{idProduct}=="0ce6", MODE="0660", TAG+="uaccess"
 KERNEL=="hidraw*", KERNELS=="*054C:0CE6*", MODE="0660", TAG+="uaccess"
 """
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 # Emulator button index (hid-tools PS5Controller.buttons_map) -> riffpad Button name
 EMU_BUTTONS = {
@@ -576,9 +575,15 @@ def check_unplug_reconnect(pump):
 
 # --- permissions ----------------------------------------------------------------------------
 
+# Imports happen as root, then the process drops to nobody: the checkout and its venv may
+# sit in a folder only root can read (a CI clone in a mktemp -d), which is not what is tested.
 UNPRIV_OPEN = """
-import json, sys
+import json, os, sys
+import hidraw  # riffpad's backend, imported before the drop like the rest
 from riffpad.pad.device import open_pad
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
 out = {}
 for node in sys.argv[1:]:
     try:
@@ -599,7 +604,7 @@ def unprivileged_open(emus) -> dict:
     for node in nodes:
         os.chmod(node, 0o600)
         os.chown(node, 0, 0)
-    proc = run([*NOBODY, sys.executable, "-c", UNPRIV_OPEN, *nodes])
+    proc = run([sys.executable, "-c", UNPRIV_OPEN, *nodes])
     if proc.returncode != 0:
         raise RuntimeError(f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
