@@ -548,11 +548,13 @@ def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "run", lambda opts: seen.setdefault("opts", opts) and 0)
     conf = tmp_path / "config" / "riffpad" / "config.toml"
     conf.parent.mkdir(parents=True)
-    conf.write_text('prompt_a = "church bells"\nout = "elsewhere"\ntrigger_feel = true\n')
+    conf.write_text(
+        'prompt_a = "church bells"\nout = "elsewhere"\ntrigger_feel = true\ncompile = true\n'
+    )
     r = CliRunner().invoke(main, ["--out", "here", "--no-audio", "--audio-device", "3"])
     assert r.exit_code == 0, r.output
     opts = seen["opts"]
-    assert opts.prompt_a == "church bells" and opts.trigger_feel is True
+    assert opts.prompt_a == "church bells" and opts.trigger_feel is True and opts.compile is True
     assert opts.out == "here" and opts.no_audio is True and opts.audio_device == 3
     conf.write_text("volume = 11\n")
     r = CliRunner().invoke(main, [])

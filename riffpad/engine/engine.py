@@ -165,7 +165,12 @@ class EngineOptions:
     """Departures from Riffusion's defaults; all off unless named (None: automatic)."""
 
     channels_last: bool | None = None  # None: on for CUDA (a memory layout, same maths)
-    compile: bool = False  # torch.compile the UNet (slow first call, faster after; CUDA)
+    # torch.compile the UNet and the VAE decoder: about a minute more at warm-up, then
+    # faster (H100: 50 steps 0.32 s instead of 0.48). Fused kernels round differently, so
+    # images may differ from Riffusion's by an 8-bit level.
+    compile: bool = False
+    # None: on for CUDA. Replays the same kernels as eager calls, so the same numbers.
+    cuda_graphs: bool | None = None
     cache: bool = True  # reuse seed noise and VAE latents (exact: they are pure functions)
 
 
@@ -188,6 +193,12 @@ class Engine:
             loaded.dtype,
             cache=options.cache,
         )
+        if options.compile:
+            self.core.unet = _compiled(self.core.unet)
+            self.core.vae.decoder = _compiled(self.core.vae.decoder)
+        graphs = options.cuda_graphs
+        if (graphs is None or graphs) and self.device.type == "cuda":
+            self.core.use_cuda_graphs()
         self.scheduler_name = "default"
         self._schedulers: dict[str, Any] = {"default": loaded.scheduler}
         self._lock = threading.Lock()
@@ -215,8 +226,6 @@ class Engine:
         if channels_last is None:
             channels_last = dev.type == "cuda"
         loaded = loader.load_components(folder, dev, dt, None, channels_last=channels_last)
-        if options.compile:
-            loaded.unet = torch.compile(loaded.unet)
         engine = cls(loaded, str(model), options)
         if scheduler is not None:
             engine.set_scheduler(scheduler)
@@ -345,6 +354,7 @@ class Engine:
             image_size=list(result.image.size),
             sample_rate=SAMPLE_RATE,
             riffpad_options=dataclasses.asdict(self.options),
+            cuda_graphs=bool(self.core.graphs),
         )
         lineage = request.to_dict()
         lineage["scheduler"] = scheduler
@@ -357,6 +367,11 @@ class Engine:
             lineage=lineage,
             request=request,
         )
+
+
+def _compiled(module):
+    # A module another engine already compiled stays as it is (no second wrapper).
+    return module if hasattr(module, "_orig_mod") else torch.compile(module)
 
 
 def _audio_available() -> bool:

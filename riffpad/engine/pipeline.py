@@ -164,6 +164,21 @@ class RiffusionCore:
         self._latents = LRU(32)
         self._accepts_eta = False
         self.set_scheduler(scheduler)
+        self.graphs: dict = {}  # name -> GraphedCall, when CUDA graphs are on
+
+    def use_cuda_graphs(self) -> None:
+        """Replay the UNet and the VAE decoder from CUDA graphs (same kernels, same numbers)."""
+        from riffpad.engine.graphs import GraphedCall, GraphedUNet
+
+        if self.graphs:
+            return
+        unet = GraphedUNet(self.unet)
+        decode = GraphedCall(lambda z: self.vae.decode(z).sample, "VAE decoder")
+        self.unet, self._decode = unet, decode
+        self.graphs = {"unet": unet.call, "vae_decode": decode}
+
+    def _decode(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents).sample
 
     def set_scheduler(self, scheduler) -> None:
         self.scheduler = scheduler
@@ -310,6 +325,6 @@ class RiffusionCore:
     def decode(self, latents: torch.Tensor) -> Image.Image:
         from diffusers.utils.pil_utils import numpy_to_pil
 
-        pixels = self.vae.decode(1.0 / self.scaling * latents).sample
+        pixels = self._decode(1.0 / self.scaling * latents)
         pixels = (pixels / 2 + 0.5).clamp(0, 1)
         return numpy_to_pil(pixels.cpu().permute(0, 2, 3, 1).numpy())[0]

@@ -232,12 +232,16 @@ def _torch_consts(params: SpectrogramParams, device: str, grid: int = 1) -> dict
     # as sparse matrices where torch has them: each bin is in at most two filters, so the
     # sparse products are ~5x faster than the dense 4000x512 ones.
     fb_grid = torch.from_numpy((fb[::step][:gl_bins] * step).astype(np.float32)).to(device)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "sparse CSR is in beta"
-            sparse = (fb_grid.T.contiguous().to_sparse_csr(), fb_grid.to_sparse_csr())
-    except (RuntimeError, NotImplementedError):
-        sparse = None
+    # On the CPU only: dense products are cheap on a GPU, and cuSPARSE's reductions are not
+    # guaranteed to run in the same order twice (the audio must be sample-exact).
+    sparse = None
+    if torch.device(device).type == "cpu":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "sparse CSR is in beta"
+                sparse = (fb_grid.T.contiguous().to_sparse_csr(), fb_grid.to_sparse_csr())
+        except (RuntimeError, NotImplementedError):
+            sparse = None
     return {
         "fb": torch.from_numpy(fb.astype(np.float32)).to(device),
         "fb_grid": fb_grid,
@@ -384,13 +388,19 @@ def _stft(x, c: dict[str, Any], hop: int):
     out = torch.empty(frames.shape[0], bins, dtype=torch.complex64, device=x.device)
     # Windowed frames go straight into a zero-padded buffer (its tail stays zero), which
     # saves rfft's own padding copy.
-    buf = torch.zeros(min(_FFT_CHUNK, frames.shape[0]), n, dtype=torch.float32, device=x.device)
-    for i in range(0, frames.shape[0], _FFT_CHUNK):
-        block = frames[i : i + _FFT_CHUNK]
+    chunk = _fft_chunk(x, frames.shape[0])
+    buf = torch.zeros(chunk, n, dtype=torch.float32, device=x.device)
+    for i in range(0, frames.shape[0], chunk):
+        block = frames[i : i + chunk]
         rows = buf[: block.shape[0]]
         torch.mul(block, c["window"], out=rows[:, :win])
-        out[i : i + _FFT_CHUNK] = torch.fft.rfft(rows)[:, :bins]
+        out[i : i + chunk] = torch.fft.rfft(rows)[:, :bins]
     return out
+
+
+def _fft_chunk(x, n_frames: int) -> int:
+    # Chunks help the CPU's caches; a GPU wants one big batch (fewer launches).
+    return min(_FFT_CHUNK, n_frames) if x.device.type == "cpu" else max(1, n_frames)
 
 
 def _abs(z):
@@ -428,9 +438,10 @@ def _istft(spec, c: dict[str, Any], hop: int, envelope):
 
     win, n = c["window"].shape[0], c["n_gl"]
     frames = torch.empty(spec.shape[0], win, dtype=torch.float32, device=spec.device)
-    for i in range(0, spec.shape[0], _FFT_CHUNK):
-        block = torch.fft.irfft(spec[i : i + _FFT_CHUNK], n=n)[:, :win]
-        torch.mul(block, c["window"], out=frames[i : i + _FFT_CHUNK])
+    chunk = _fft_chunk(spec, spec.shape[0])
+    for i in range(0, spec.shape[0], chunk):
+        block = torch.fft.irfft(spec[i : i + chunk], n=n)[:, :win]
+        torch.mul(block, c["window"], out=frames[i : i + chunk])
     start = win // 2
     return _overlap_add(frames, hop)[start : start + envelope.shape[0]] / envelope
 

@@ -646,6 +646,7 @@ class Options:
     record_audio: str | None = None  # one WAV of everything the jam played
     lookahead: float = 1.0  # jam: clips rendered ahead of the one playing
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
+    compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
 
 class StartupError(Exception):
@@ -750,13 +751,14 @@ def build(opts: Options, view: StatusView) -> Instrument:
     engine = opts.engine
     if engine is None:
         view.note("loading the model...")
-        from riffpad.engine import Engine
+        from riffpad.engine import Engine, EngineOptions
 
         try:
             engine = Engine.load(
                 opts.model or "riffusion/riffusion-model-v1",
                 device=opts.torch_device,
                 scheduler=opts.scheduler,
+                options=EngineOptions(compile=opts.compile),
             )
             view.note(f"warming up ({engine_description(engine)})...")
             engine.warmup()

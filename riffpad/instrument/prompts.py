@@ -53,6 +53,7 @@ CONFIG_KEYS = {
     "seed_image": str,
     "trigger_feel": bool,
     "loop": bool,
+    "compile": bool,
 }
 
 
