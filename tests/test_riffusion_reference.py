@@ -1,23 +1,16 @@
 """riffpad's image equals the one Riffusion's own pipeline makes (same weights, inputs,
-scheduler), to float tolerance.
-
-Riffusion is installed as the reference, not as a dependency:
-``pip install --no-deps riffusion==0.0.5``. Its ``riffusion_pipeline.py`` needs two names that
-current libraries dropped; a minimal shim provides them for the import only:
-``diffusers.pipeline_utils`` (removed in diffusers 0.22; DiffusionPipeline lives in
-``diffusers.pipelines``) and ``transformers.CLIPFeatureExtractor`` (removed in transformers 5;
-``CLIPImageProcessor`` replaced it). Neither is used on the path under test.
+scheduler), to float tolerance. Riffusion 0.0.5 is imported as the reference through the shim
+in riffusion_ref.py (``pip install --no-deps riffusion==0.0.5``).
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 import numpy as np
 import pytest
 import torch
+from riffusion_ref import import_riffusion, riffusion_image, riffusion_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -26,67 +19,21 @@ pytest.importorskip("riffusion", reason="reference: pip install --no-deps riffus
 
 @pytest.fixture(scope="module")
 def riffusion_modules():
-    import diffusers
-    import transformers
-
-    shim = types.ModuleType("diffusers.pipeline_utils")
-    shim.DiffusionPipeline = diffusers.DiffusionPipeline
-    saved = sys.modules.get("diffusers.pipeline_utils")
-    had_fe = hasattr(transformers, "CLIPFeatureExtractor")
-    sys.modules["diffusers.pipeline_utils"] = shim
-    if not had_fe:
-        transformers.CLIPFeatureExtractor = transformers.CLIPImageProcessor
-    try:
-        pipeline_mod = importlib.import_module("riffusion.riffusion_pipeline")
-        datatypes = importlib.import_module("riffusion.datatypes")
-    finally:
-        if saved is None:
-            sys.modules.pop("diffusers.pipeline_utils", None)
-        else:
-            sys.modules["diffusers.pipeline_utils"] = saved
-        if not had_fe:
-            del transformers.CLIPFeatureExtractor
-    return pipeline_mod, datatypes
+    return import_riffusion()
 
 
 @pytest.fixture(scope="module")
 def reference(riffusion_modules, engine):
     """Riffusion's RiffusionPipeline built from the very modules riffpad's engine loaded."""
-    pipeline_mod, _ = riffusion_modules
-    core = engine.core
-    pipe = pipeline_mod.RiffusionPipeline(
-        vae=core.vae,
-        text_encoder=core.text_encoder,
-        tokenizer=core.tokenizer,
-        unet=core.unet,
-        scheduler=engine._schedulers["default"],
-        safety_checker=None,
-        feature_extractor=None,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return riffusion_pipeline(riffusion_modules[0], engine.core, engine._schedulers["default"])
 
 
 def _riffusion_image(riffusion_modules, pipe, engine, req, seed_image, mask_image=None):
     from riffpad.engine import seeds
 
-    _, dt = riffusion_modules
-    inputs = dt.InferenceInput(
-        start=dt.PromptInput(
-            prompt=req.prompt_a, seed=req.seed_a, denoising=req.denoising, guidance=req.guidance
-        ),
-        end=dt.PromptInput(
-            prompt=req.prompt_b,
-            seed=req.seed_b,
-            denoising=req.denoising_b if req.denoising_b is not None else req.denoising,
-            guidance=req.guidance_b if req.guidance_b is not None else req.guidance,
-        ),
-        alpha=req.alpha,
-        num_inference_steps=req.steps,
-    )
     init = seeds.resolve_seed(seed_image, engine.folder).image
     mask = seeds.resolve_mask(mask_image, engine.folder) if mask_image else None
-    return pipe.riffuse(inputs, init, mask_image=mask)
+    return riffusion_image(riffusion_modules, pipe, req, init, mask)
 
 
 CASES = {
@@ -232,16 +179,7 @@ def test_float16_image_equals_riffusion(riffusion_modules, engine16, mask):
     from riffpad.engine import RenderRequest
 
     core = engine16.core
-    pipe = riffusion_modules[0].RiffusionPipeline(
-        vae=core.vae,
-        text_encoder=core.text_encoder,
-        tokenizer=core.tokenizer,
-        unet=core.unet,
-        scheduler=engine16._schedulers["default"],
-        safety_checker=None,
-        feature_extractor=None,
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = riffusion_pipeline(riffusion_modules[0], core, engine16._schedulers["default"])
     req = RenderRequest(**CASES["alpha-mid-cfg"], seed_image="small_beat", mask_image=mask)
     ours = engine16.render(req, audio=False)
     assert ours.params["dtype"] == "float16" and core.unet.dtype == torch.float16
