@@ -481,20 +481,33 @@ def _istft(spec, c: dict[str, Any], hop: int, envelope, ws: _Workspace | None = 
     import torch
 
     win, n = c["window"].shape[0], c["n_gl"]
-    frames = torch.empty(spec.shape[0], win, dtype=torch.float32, device=spec.device)
-    chunk = _fft_chunk(spec, spec.shape[0])
+    n_frames = spec.shape[0]
+    chunk = _fft_chunk(spec, n_frames)
     # Spectrum rows go into a buffer whose upper bins stay zero: irfft would otherwise
     # zero-fill a padded copy of every chunk.
     padded = ws.padded_spec(chunk) if ws is not None and spec.device.type == "cpu" else None
-    for i in range(0, spec.shape[0], chunk):
+    k = win // hop
+    direct = win % hop == 0 and spec.device.type == "cpu"
+    if direct:  # window and overlap-add in one pass per block (see _overlap_add)
+        summed = torch.zeros(n_frames + k - 1, hop, dtype=torch.float32, device=spec.device)
+        pieces = c["window"].reshape(k, hop)
+    else:
+        frames = torch.empty(n_frames, win, dtype=torch.float32, device=spec.device)
+    for i in range(0, n_frames, chunk):
         rows = spec[i : i + chunk]
         if padded is not None:
             padded[: rows.shape[0], : rows.shape[1]] = rows
             rows = padded[: rows.shape[0]]
         block = torch.fft.irfft(rows, n=n)[:, :win]
-        torch.mul(block, c["window"], out=frames[i : i + chunk])
+        if direct:
+            blocks = block.reshape(block.shape[0], k, hop)
+            for j in range(k):
+                summed[i + j : i + j + block.shape[0]].addcmul_(blocks[:, j], pieces[j])
+        else:
+            torch.mul(block, c["window"], out=frames[i : i + chunk])
     start = win // 2
-    return _overlap_add(frames, hop)[start : start + envelope.shape[0]] / envelope
+    audio = summed.reshape(-1) if direct else _overlap_add(frames, hop)
+    return audio[start : start + envelope.shape[0]] / envelope
 
 
 @functools.lru_cache(maxsize=16)
