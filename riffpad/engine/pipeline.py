@@ -302,6 +302,10 @@ class RiffusionCore:
 
         step_kwargs = {"eta": eta} if self._accepts_eta else {}
         timesteps = scheduler.timesteps[t_start:].to(self.device)
+        # The same values as Python numbers for the scheduler's step: it indexes its CPU
+        # tables with them, and a GPU tensor there would stall the CPU until the GPU has
+        # caught up, every step.
+        step_values = scheduler.timesteps[t_start:].tolist()
         calls = 0
         for i, t in enumerate(timesteps):
             model_in = torch.cat([latents] * 2) if cfg else latents
@@ -311,7 +315,8 @@ class RiffusionCore:
             if cfg:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + guidance * (cond - uncond)
-            latents = scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
+            step = scheduler.step(noise_pred, step_values[i], latents, **step_kwargs)
+            latents = step.prev_sample
             if mask_t is not None:
                 proper = scheduler.add_noise(init_latents, noise, t.reshape(1))
                 latents = (proper * mask_t) + (latents * (1 - mask_t))
