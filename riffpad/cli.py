@@ -75,6 +75,7 @@ INSTRUMENT_OPTIONS = (
     "jam",
     "record_audio",
     "lookahead",
+    "crossfade",
     "compile",
 )
 
@@ -113,6 +114,8 @@ INSTRUMENT_OPTIONS = (
               help="Write all the jam plays to one WAV (with or without audio).")  # fmt: skip
 @click.option("--lookahead", metavar="CLIPS", type=float, default=1.0, show_default=True,
               help="Jam: clips rendered ahead of the one playing.")  # fmt: skip
+@click.option("--crossfade", metavar="MS", type=float, default=50.0, show_default=True,
+              help="Jam: milliseconds each clip overlaps the next (0-1000).")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),

@@ -556,9 +556,32 @@ def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
     opts = seen["opts"]
     assert opts.prompt_a == "church bells" and opts.trigger_feel is True and opts.compile is True
     assert opts.out == "here" and opts.no_audio is True and opts.audio_device == 3
+    conf.write_text("jam = true\nlookahead = 2\ncrossfade = 80.5\n")
+    seen.clear()
+    r = CliRunner().invoke(main, ["--crossfade", "20"])
+    assert r.exit_code == 0, r.output
+    opts = seen.pop("opts")
+    assert opts.jam is True and opts.lookahead == 2 and opts.crossfade == 20  # the flag wins
+    conf.write_text("lookahead = true\n")
+    r = CliRunner().invoke(main, [])
+    assert r.exit_code != 0 and "lookahead has the wrong type (bool)" in r.output
     conf.write_text("volume = 11\n")
     r = CliRunner().invoke(main, [])
     assert r.exit_code != 0 and "unknown key 'volume'" in r.output
+
+
+def test_jam_crossfade_option_reaches_the_jam_and_is_checked():
+    import types
+
+    from riffpad.instrument.app import Options, make_jam
+
+    inst = types.SimpleNamespace(player=None)
+    jam = make_jam(inst, Options(crossfade=80.0, lookahead=1.5))
+    assert jam.config.crossfade_s == pytest.approx(0.08) and jam.config.lookahead == 1.5
+    assert make_jam(inst, Options(crossfade=0.0)).config.crossfade_s == 0.0
+    for bad in (-1.0, 1500.0):
+        with pytest.raises(ValueError, match=r"--crossfade must be within 0\.\.1000 ms"):
+            make_jam(inst, Options(crossfade=bad))
 
 
 def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):

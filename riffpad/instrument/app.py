@@ -645,6 +645,7 @@ class Options:
     jam: bool = False  # start jamming at once (the jam button toggles it in any case)
     record_audio: str | None = None  # one WAV of everything the jam played
     lookahead: float = 1.0  # jam: clips rendered ahead of the one playing
+    crossfade: float = 50.0  # jam: milliseconds each clip overlaps the next
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
     compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
@@ -843,12 +844,23 @@ def make_jam(inst: Instrument, opts: Options):
     cfg = opts.jam_config or JamConfig()
     cfg.start = cfg.start or opts.jam
     cfg.record_audio = cfg.record_audio or opts.record_audio
-    cfg.lookahead = opts.lookahead if opts.jam_config is None else cfg.lookahead
+    if opts.jam_config is None:
+        cfg.lookahead = opts.lookahead
+        cfg.crossfade_s = opts.crossfade / 1000.0
     cfg.speaker = inst.player is not None
     cfg.audio_device = opts.audio_device
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")
+    # A fifth of a 512-px clip at most, so any clip of 205 px or more keeps its middle clean.
+    if not 0 <= cfg.crossfade_s <= MAX_CROSSFADE_S:
+        raise ValueError(
+            f"--crossfade must be within 0..{MAX_CROSSFADE_S * 1000:.0f} ms, "
+            f"not {cfg.crossfade_s * 1000:g}"
+        )
     return JamSession(inst, cfg)
+
+
+MAX_CROSSFADE_S = 1.0
 
 
 def _call_or(fn, default=None):

@@ -54,6 +54,9 @@ CONFIG_KEYS = {
     "trigger_feel": bool,
     "loop": bool,
     "compile": bool,
+    "jam": bool,
+    "lookahead": (int, float),
+    "crossfade": (int, float),
 }
 
 
@@ -102,7 +105,8 @@ def load_config(path: Path | None = None) -> dict:
     for key, value in data.items():
         if key not in CONFIG_KEYS:
             raise PromptFileError(f"{path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})")
-        if not isinstance(value, CONFIG_KEYS[key]):
+        kinds = CONFIG_KEYS[key] if isinstance(CONFIG_KEYS[key], tuple) else (CONFIG_KEYS[key],)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise PromptFileError(f"{path}: {key} has the wrong type ({type(value).__name__})")
         out[key] = value
     return out
