@@ -436,9 +436,7 @@ class _Workspace:
 
         if self._padded_spec is None or self._padded_spec.shape[0] < chunk:
             nb = self.c["n_gl"] // 2 + 1
-            self._padded_spec = torch.zeros(
-                chunk, nb, dtype=torch.complex64, device=self.device
-            )
+            self._padded_spec = torch.zeros(chunk, nb, dtype=torch.complex64, device=self.device)
         return self._padded_spec
 
 
