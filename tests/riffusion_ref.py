@@ -14,6 +14,52 @@ import importlib
 import sys
 import types
 
+# Render requests both the CPU and the CUDA checks compare with Riffusion's pipeline.
+CASES = {
+    "alpha-mid-cfg": dict(
+        prompt_a="church bells on sunday",
+        prompt_b="(jazz piano:1.3) [drums]",
+        alpha=0.37,
+        seed_a=42,
+        seed_b=123,
+        steps=8,
+        guidance=7.0,
+        guidance_b=9.0,
+        denoising=0.75,
+        denoising_b=0.6,
+    ),
+    "cfg-off": dict(
+        prompt_a="dub bass",
+        prompt_b="lofi beat",
+        alpha=0.5,
+        seed_a=7,
+        seed_b=8,
+        steps=6,
+        guidance=1.0,
+        denoising=0.8,
+    ),
+    "alpha-0": dict(
+        prompt_a="techno",
+        prompt_b="ambient pad",
+        alpha=0.0,
+        seed_a=3,
+        seed_b=4,
+        steps=5,
+        guidance=5.0,
+        denoising=0.7,
+    ),
+    "alpha-1": dict(
+        prompt_a="techno",
+        prompt_b="(ambient pad)",
+        alpha=1.0,
+        seed_a=3,
+        seed_b=4,
+        steps=5,
+        guidance=5.0,
+        denoising=0.7,
+    ),
+}
+
 
 def import_riffusion():
     """(riffusion.riffusion_pipeline, riffusion.datatypes), imported through the shim."""

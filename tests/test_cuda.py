@@ -10,36 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from riffusion_ref import CASES as REFERENCE_CASES
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
-CASES = {
-    "alpha-mid-cfg": dict(
-        prompt_a="church bells on sunday",
-        prompt_b="(jazz piano:1.3) [drums]",
-        alpha=0.37,
-        seed_a=42,
-        seed_b=123,
-        steps=8,
-        guidance=7.0,
-        guidance_b=9.0,
-        denoising=0.75,
-        denoising_b=0.6,
-    ),
-    "cfg-off": dict(
-        prompt_a="dub bass",
-        prompt_b="lofi beat",
-        alpha=0.5,
-        seed_a=7,
-        seed_b=8,
-        steps=6,
-        guidance=1.0,
-        denoising=0.8,
-    ),
-}
+# Two of the CPU reference cases: CFG on (prompts blended, both ends' settings) and off.
+CASES = {name: REFERENCE_CASES[name] for name in ("alpha-mid-cfg", "cfg-off")}
 
 
 def _load(model_dir, dtype, **options):

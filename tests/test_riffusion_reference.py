@@ -10,7 +10,7 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from riffusion_ref import import_riffusion, riffusion_image, riffusion_pipeline
+from riffusion_ref import CASES, import_riffusion, riffusion_image, riffusion_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -34,52 +34,6 @@ def _riffusion_image(riffusion_modules, pipe, engine, req, seed_image, mask_imag
     init = seeds.resolve_seed(seed_image, engine.folder).image
     mask = seeds.resolve_mask(mask_image, engine.folder) if mask_image else None
     return riffusion_image(riffusion_modules, pipe, req, init, mask)
-
-
-CASES = {
-    "alpha-mid-cfg": dict(
-        prompt_a="church bells on sunday",
-        prompt_b="(jazz piano:1.3) [drums]",
-        alpha=0.37,
-        seed_a=42,
-        seed_b=123,
-        steps=8,
-        guidance=7.0,
-        guidance_b=9.0,
-        denoising=0.75,
-        denoising_b=0.6,
-    ),
-    "cfg-off": dict(
-        prompt_a="dub bass",
-        prompt_b="lofi beat",
-        alpha=0.5,
-        seed_a=7,
-        seed_b=8,
-        steps=6,
-        guidance=1.0,
-        denoising=0.8,
-    ),
-    "alpha-0": dict(
-        prompt_a="techno",
-        prompt_b="ambient pad",
-        alpha=0.0,
-        seed_a=3,
-        seed_b=4,
-        steps=5,
-        guidance=5.0,
-        denoising=0.7,
-    ),
-    "alpha-1": dict(
-        prompt_a="techno",
-        prompt_b="(ambient pad)",
-        alpha=1.0,
-        seed_a=3,
-        seed_b=4,
-        steps=5,
-        guidance=5.0,
-        denoising=0.7,
-    ),
-}
 
 
 @pytest.mark.parametrize("mask", [None, "small_mask"], ids=["no-mask", "mask"])
