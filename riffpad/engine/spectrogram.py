@@ -377,27 +377,21 @@ def spectrogram_from_image(
 _FFT_CHUNK = 64
 
 
-def _stft(x, c: dict[str, Any], hop: int, ws: _Workspace | None = None, out=None, then=None):
-    """STFT of ``x`` on the grid of ``c``: (frames, gl_bins) complex, into ``out`` if given;
-    ``ws`` holds reusable buffers; ``then(i, j, rows)`` runs on each block of rows i:j as
-    soon as it is transformed, while it is still in cache."""
+def _stft(x, c: dict[str, Any], hop: int, ws: _Workspace, out, then=None):
+    """STFT of ``x`` on the grid of ``c`` into ``out`` (frames, gl_bins), complex; ``ws``
+    holds the reusable buffers; ``then(i, j, rows)`` runs on each block of rows i:j as soon
+    as it is transformed, while it is still in cache."""
     import torch
     import torch.nn.functional as F
 
-    win, n, bins = c["window"].shape[0], c["n_gl"], c["gl_bins"]
+    win, bins = c["window"].shape[0], c["gl_bins"]
     # Reflect needs more samples than the pad; images under 6 columns get zeros instead.
     mode = "reflect" if x.shape[0] > win // 2 else "constant"
     padded = F.pad(x[None, None], (win // 2, win // 2), mode=mode)[0, 0]
     frames = padded.unfold(0, win, hop)
-    if out is None:
-        out = torch.empty(frames.shape[0], bins, dtype=torch.complex64, device=x.device)
-    chunk = _fft_chunk(x, frames.shape[0])
     # Windowed frames go straight into a zero-padded buffer (its tail stays zero), which
     # saves rfft's own padding copy. (rfft(out=) would copy all n // 2 + 1 bins.)
-    if ws is not None:
-        buf = ws.padded(chunk)
-    else:
-        buf = torch.zeros(chunk, n, dtype=torch.float32, device=x.device)
+    chunk, buf = ws.chunk, ws.padded
     for i in range(0, frames.shape[0], chunk):
         block = frames[i : i + chunk]
         rows = buf[: block.shape[0]]
@@ -410,39 +404,24 @@ def _stft(x, c: dict[str, Any], hop: int, ws: _Workspace | None = None, out=None
 
 class _Workspace:
     """Buffers one Griffin-Lim run reuses on every iteration (no allocation, no zero-fill):
-    the zero-padded frames for the forward FFT, the zero-padded spectrum rows for the
-    inverse (bins above ``gl_bins`` stay zero), two STFTs (this one and the previous, for
-    momentum) and the spectrum to invert."""
+    the zero-padded frames for the forward FFT, on the CPU the zero-padded spectrum rows for
+    the inverse (bins above ``gl_bins`` stay zero), two STFTs (this one and the previous,
+    for momentum) and the spectrum to invert."""
 
     def __init__(self, c: dict[str, Any], n_frames: int, device):
         import torch
 
-        self.c, self.device = c, device
-        self._padded = self._padded_spec = None
+        on_cpu = torch.device(device).type == "cpu"
+        # Blocks help the CPU's caches; a GPU wants one big batch (fewer launches).
+        self.chunk = min(_FFT_CHUNK, n_frames) if on_cpu else max(1, n_frames)
+        n, nb = c["n_gl"], c["n_gl"] // 2 + 1
+        self.padded = torch.zeros(self.chunk, n, dtype=torch.float32, device=device)
+        self.padded_spec = None
+        if on_cpu:
+            self.padded_spec = torch.zeros(self.chunk, nb, dtype=torch.complex64, device=device)
         shape = (n_frames, c["gl_bins"])
         self.stfts = [torch.empty(shape, dtype=torch.complex64, device=device) for _ in range(2)]
         self.spec = torch.empty(shape, dtype=torch.complex64, device=device)
-
-    def padded(self, chunk: int):
-        import torch
-
-        if self._padded is None or self._padded.shape[0] < chunk:
-            n = self.c["n_gl"]
-            self._padded = torch.zeros(chunk, n, dtype=torch.float32, device=self.device)
-        return self._padded
-
-    def padded_spec(self, chunk: int):
-        import torch
-
-        if self._padded_spec is None or self._padded_spec.shape[0] < chunk:
-            nb = self.c["n_gl"] // 2 + 1
-            self._padded_spec = torch.zeros(chunk, nb, dtype=torch.complex64, device=self.device)
-        return self._padded_spec
-
-
-def _fft_chunk(x, n_frames: int) -> int:
-    # Chunks help the CPU's caches; a GPU wants one big batch (fewer launches).
-    return min(_FFT_CHUNK, n_frames) if x.device.type == "cpu" else max(1, n_frames)
 
 
 def _abs(z):
@@ -474,16 +453,15 @@ def _overlap_add(frames, hop: int):
     ).reshape(total)
 
 
-def _istft(spec, c: dict[str, Any], hop: int, envelope, ws: _Workspace | None = None):
+def _istft(spec, c: dict[str, Any], hop: int, envelope, ws: _Workspace):
     """Least-squares inverse of ``_stft`` (windowed overlap-add / sum of squared windows)."""
     import torch
 
     win, n = c["window"].shape[0], c["n_gl"]
     n_frames = spec.shape[0]
-    chunk = _fft_chunk(spec, n_frames)
-    # Spectrum rows go into a buffer whose upper bins stay zero: irfft would otherwise
-    # zero-fill a padded copy of every chunk.
-    padded = ws.padded_spec(chunk) if ws is not None and spec.device.type == "cpu" else None
+    # On the CPU, spectrum rows go into a buffer whose upper bins stay zero: irfft would
+    # otherwise zero-fill a padded copy of every block.
+    chunk, padded = ws.chunk, ws.padded_spec
     k = win // hop
     direct = win % hop == 0 and spec.device.type == "cpu"
     if direct:  # window and overlap-add in one pass per block (see _overlap_add)
