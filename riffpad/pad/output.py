@@ -20,7 +20,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .reports import CRC_SEED_OUTPUT, crc32
+from .reports import CRC_SEED_OUTPUT, sign
 from .state import PRODUCT_DUALSENSE_EDGE, Transport
 
 __all__ = [
@@ -88,7 +88,6 @@ assert 1 + COMMON_SIZE == USB_OUTPUT_SIZE
 assert 3 + COMMON_SIZE + 24 + 4 == BT_OUTPUT_SIZE  # 24 reserved bytes, then the CRC
 _USB_AT = 1
 _BT_AT = 3
-_BT_CRC_AT = BT_OUTPUT_SIZE - 4
 
 
 def _check_byte(name: str, value: int, low: int = 0, high: int = 255) -> int:
@@ -317,5 +316,4 @@ def build_output_report(
     buf[1] = (seq & 0x0F) << 4  # seq_tag: sequence in the high nibble, tag 0
     buf[2] = BT_OUTPUT_TAG
     _COMMON.pack_into(buf, _BT_AT, *fields)
-    buf[_BT_CRC_AT:] = crc32(bytes(buf[:_BT_CRC_AT]), CRC_SEED_OUTPUT).to_bytes(4, "little")
-    return bytes(buf)
+    return sign(buf, CRC_SEED_OUTPUT)

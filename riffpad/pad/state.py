@@ -58,8 +58,10 @@ class Button(enum.IntFlag):
 
 
 BUTTON_MASK = sum(int(b) for b in Button)
-# (bit, lowercase name) in bit order, for cheap name lists.
-BUTTON_NAMES: tuple[tuple[int, str], ...] = tuple((int(b), b.name.lower()) for b in Button)
+# (bit, lowercase name) sorted by name, so name lists come out sorted without a sort.
+BUTTON_NAMES: tuple[tuple[int, str], ...] = tuple(
+    sorted(((int(b), b.name.lower()) for b in Button), key=lambda pair: pair[1])
+)
 
 
 class DPad(str, enum.Enum):
@@ -141,7 +143,7 @@ class PadState:
     def button_names(self) -> list[str]:
         """Sorted lowercase names of the pressed buttons."""
         b = self.buttons
-        return sorted(name for bit, name in BUTTON_NAMES if b & bit)
+        return [name for bit, name in BUTTON_NAMES if b & bit]
 
 
 # The state reported before any report arrives, and after a pad is unplugged:
