@@ -42,6 +42,10 @@ def _view(step, number: int, state) -> object:
 def _run_step(console, states, step, number: int, live_pad: bool) -> None:
     from rich.live import Live
 
+    click.prompt(
+        f"Step {number}/3: {step.title}. Press Enter to start", default="", show_default=False
+    )
+
     start = time.monotonic()
     shown = 0.0
     state = None
@@ -117,6 +121,7 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
     from rich.console import Console
     from rich.markup import escape
 
+    from riffpad.commands.pad import open_source
     from riffpad.controls import calibrator
     from riffpad.controls.calibration import (
         CalibrationError,
@@ -124,17 +129,10 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
         load_calibration,
         save_calibration,
     )
-    from riffpad.pad.capture import CaptureError, replay_device
-    from riffpad.pad.device import PadError, PadReader, open_pad
+    from riffpad.pad.device import PadReader
 
     console = Console(highlight=False, emoji=False)
-    try:
-        if replay is not None:
-            device = replay_device(replay, realtime=False)
-        else:
-            device = open_pad(device_path)
-    except (PadError, CaptureError) as err:
-        raise click.ClickException(str(err)) from None
+    device = open_source(replay, device_path, realtime=False)
 
     serial = device.serial or None
     target = output or default_path(serial)
@@ -148,29 +146,22 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
     reader = PadReader(device, reconnect=False, reset_leds=False)  # passive: nothing written
     try:
         states = _states(reader)
+        live_pad = replay is None
+        # Each step starts from what the one before measured.
         rest = calibrator.RestStep()
-        steps = [rest]
-        for number in (1, 2, 3):
-            if number == 2:
-                centres = {
-                    stick: rest.centre_and_noise(keys)[0]
-                    for stick, keys in calibrator.CircleStep.KEYS.items()
-                }
-                steps.append(calibrator.CircleStep(centres))
-            elif number == 3:
-                rests = {k: rest.trigger_rest(k) for k in ("l2", "r2")}
-                steps.append(calibrator.SqueezeStep(rests))
-            step = steps[-1]
-            click.prompt(
-                f"Step {number}/3: {step.title}. Press Enter to start",
-                default="",
-                show_default=False,
-            )
-            _run_step(console, states, step, number, live_pad=replay is None)
+        _run_step(console, states, rest, 1, live_pad)
+        centres = {
+            stick: rest.centre_and_noise(keys)[0]
+            for stick, keys in calibrator.CircleStep.KEYS.items()
+        }
+        circle = calibrator.CircleStep(centres)
+        _run_step(console, states, circle, 2, live_pad)
+        squeeze = calibrator.SqueezeStep({k: rest.trigger_rest(k) for k in ("l2", "r2")})
+        _run_step(console, states, squeeze, 3, live_pad)
     finally:
         reader.stop()
 
-    cal = calibrator.result(*steps, serial=serial)
+    cal = calibrator.result(rest, circle, squeeze, serial=serial)
     problems = calibrator.problems(cal)
     if problems:
         raise click.ClickException(

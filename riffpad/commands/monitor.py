@@ -147,19 +147,13 @@ def monitor(
     Reports the parser refuses are counted and shown (in --json as {"rejected": reason,
     "length": n}); monitoring goes on. A live pad that disconnects is waited for.
     """
-    from riffpad.commands.pad import open_or_exit
+    from riffpad.commands.pad import open_source
 
+    dev = open_source(replay, path, realtime=not as_json if realtime is None else realtime)
     if replay:
-        from riffpad.pad.capture import CaptureError, replay_device
-
-        try:
-            dev = replay_device(replay, realtime=not as_json if realtime is None else realtime)
-        except CaptureError as err:
-            raise click.ClickException(str(err)) from err
         reader = PadReader(dev, reconnect=False, reset_leds=False, clock=dev.handle.capture_time)
         source = f"replay {replay}"
     else:
-        dev = open_or_exit(path)
         # Passive, like evtest: no LED reset and no feedback, so the pad looks as it did.
         reader = PadReader(dev, reset_leds=False)
         source = f"{dev.info.model} over {dev.transport.value} {dev.info.path_text}"

@@ -31,6 +31,19 @@ def open_or_exit(path: str | None) -> PadDevice:
         raise click.ClickException(str(err)) from err
 
 
+def open_source(replay: str | None, path: str | None, *, realtime: bool) -> PadDevice:
+    """The replay of a capture when ``replay`` names one, else the pad at ``path`` (the
+    first found); a clear message and exit status 1 instead of a traceback."""
+    if not replay:
+        return open_or_exit(path)
+    from riffpad.pad.capture import CaptureError, replay_device
+
+    try:
+        return replay_device(replay, realtime=realtime)
+    except CaptureError as err:
+        raise click.ClickException(str(err)) from err
+
+
 def _battery(dev: PadDevice) -> dict | None:
     """The battery from the first full input report (simple Bluetooth reports have none)."""
     deadline = time.monotonic() + BATTERY_WAIT_S
