@@ -40,9 +40,10 @@ class ToneEngine:
     model = "tone-model"
     device = "cpu"
 
-    def __init__(self, delay=0.0, clock=None):
+    def __init__(self, delay=0.0, clock=None, fail_on=()):
         self.delay = delay
         self.requests = []
+        self.fail_on = set(fail_on)
 
     def render(self, request):
         import time
@@ -50,6 +51,8 @@ class ToneEngine:
         self.requests.append(request)
         time.sleep(self.delay)
         k = len(self.requests)
+        if k in self.fail_on:
+            raise RuntimeError(f"CUDA out of memory (fake, render {k})")
         return Take(
             Image.new("RGB", (8, 8)), tone_clip(CLIP, k), SR, dict(request), {}, dict(request)
         )
@@ -148,6 +151,23 @@ def test_jam_at_once_with_a_slow_engine_repeats_and_shows_amber(tmp_path):
     bars = [decode(x["report"])[0] for x in feedback]
     assert BEHIND in bars
     assert "repeat" in (tmp_path / "log.txt").read_text()
+
+
+def test_a_failed_jam_clip_flashes_the_pad_red_while_the_sticks_rest(tmp_path):
+    from riffpad.instrument.feedback import RED
+
+    script = pad_script([(1.5, IDLE)])  # nothing moves: the reader reuses its last frame
+    inst, feedback = jam_replay(
+        tmp_path,
+        script,
+        ToneEngine(delay=0.02, fail_on={2}),
+        jam=True,
+        jam_config=JamConfig(crossfade_s=0.02),
+    )
+    assert inst.failures == 1
+    assert "jam: generation failed" in (tmp_path / "log.txt").read_text()
+    bars = [decode(x["report"])[0] for x in feedback]
+    assert RED in bars
 
 
 def test_the_jam_button_toggles_and_the_recording_holds_every_jam_back_to_back(tmp_path):

@@ -239,9 +239,8 @@ class Instrument:
         self.latency_fire_to_start: list[tuple[float, bool]] = []
         self._last_report_t = 0.0
         self._battery = None
-        # Bumped whenever the feedback policy changes other than through time and params
-        # (colours, done/error); the reader reuses its last static frame while it is equal.
-        self._policy_gen = 0
+        # The reader reuses its last static frame while (alpha, steps, policy generation)
+        # is what it was.
         self._frame_key: tuple | None = None
         self._frame = None
         self.worker = GenerationWorker(
@@ -265,9 +264,7 @@ class Instrument:
         return self.prompts[self.b_index]
 
     def _refresh_prompts(self) -> None:
-        self.policy.colour_a = self.colour_a
-        self.policy.colour_b = self.prompt_b.colour
-        self._policy_gen += 1
+        self.policy.set_colours(self.colour_a, self.prompt_b.colour)
         self.snap.prompt_a = self.prompt_label(self.prompt_a)
         self.snap.prompt_b = self.prompt_b.text
 
@@ -296,7 +293,7 @@ class Instrument:
         for event in events:
             self._on_control_event(event, t, params)
         busy = self.worker.busy
-        alpha, steps, gen = params.alpha, params.steps, self._policy_gen
+        alpha, steps, gen = params.alpha, params.steps, self.policy.generation
         last = self._frame_key
         # The policy's answer is a pure function of (alpha, steps, colours) while nothing
         # animates: reuse the last static frame instead of recomputing it every report.
@@ -416,26 +413,29 @@ class Instrument:
         try:
             files = self.writer.write(take.audio, take.sample_rate, take.image, meta)
         except TakeWriteError as e:
-            self.failures += 1
-            self.policy.error(self.clock())
-            self._policy_gen += 1
-            self.view.note(f"take from fire #{job.id} not saved: {e}", logging.ERROR)
+            self.take_failed(f"take from fire #{job.id} not saved: {e}")
         else:
-            self.takes.append(files)
+            self.take_written(files, made_s)
             self.policy.done(self.clock())
-            self._policy_gen += 1
-            self.snap.takes = len(self.takes)
-            self.snap.last_take = files.stem
-            self.snap.last_take_s = made_s
             self.view.note(f"take {files.stem} (fire #{job.id}) in {made_s:.2f} s")
         self._sync_worker(after=job)
 
     def _failed(self, job: Job, exc: BaseException) -> None:
+        self.take_failed(f"generation failed (fire #{job.id}): {exc}")
+        self._sync_worker(after=job)
+
+    # Shared with the jam session, whose clips are takes too.
+    def take_written(self, files, made_s: float) -> None:
+        self.takes.append(files)
+        self.snap.takes = len(self.takes)
+        self.snap.last_take = files.stem
+        self.snap.last_take_s = made_s
+
+    def take_failed(self, message: str) -> None:
+        """Count it, flash the pad red, say why."""
         self.failures += 1
         self.policy.error(self.clock())
-        self._policy_gen += 1
-        self.view.note(f"generation failed (fire #{job.id}): {exc}", logging.ERROR)
-        self._sync_worker(after=job)
+        self.view.note(message, logging.ERROR)
 
     def _sync_worker(self, after: Job | None = None) -> None:
         w = self.worker

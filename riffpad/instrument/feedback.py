@@ -85,14 +85,23 @@ class FeedbackPolicy:
     _done_at: float | None = None
     _error_at: float | None = None
     _cache: dict = field(default_factory=dict, repr=False)
+    # Bumped by every change other than time and params (colours, done, error): a frame
+    # computed when nothing animates stays right while (alpha, steps, generation) is equal.
+    generation: int = 0
+
+    def set_colours(self, colour_a: RGB, colour_b: RGB) -> None:
+        self.colour_a, self.colour_b = colour_a, colour_b
+        self.generation += 1
 
     def done(self, now: float) -> None:
         self._done_at = now
         self._error_at = None
+        self.generation += 1
 
     def error(self, now: float) -> None:
         self._error_at = now
         self._done_at = None
+        self.generation += 1
 
     def animating(self, now: float, busy: bool) -> bool:
         """True while the answer changes with time alone (the loop must keep ticking)."""

@@ -294,13 +294,7 @@ class JamSession:
             inst.failures += 1
             inst.view.note(f"jam clip not saved: {e}", logging.ERROR)
             return
-        inst.takes.append(files)
-        inst.snap.takes = len(inst.takes)
-        inst.snap.last_take = files.stem
-        inst.snap.last_take_s = made_s
+        inst.take_written(files, made_s)
 
     def _on_error(self, job, exc: BaseException) -> None:
-        inst = self.inst
-        inst.failures += 1
-        inst.policy.error(inst.clock())
-        inst.view.note(f"jam: generation failed ({exc}); repeating the last clip", logging.ERROR)
+        self.inst.take_failed(f"jam: generation failed ({exc}); repeating the last clip")
