@@ -44,8 +44,6 @@ class WriteLog:
         self._clock = clock
         self._t0: float | None = None  # times count from the first report sent to the pad
         self._lock = threading.Lock()
-        self.count = 0
-        self.last_t: float | None = None
         # While the instrument shuts down, the reader's close of a handle is deferred so the
         # pad can still be restored (written to) once the reader thread has stopped.
         self.hold_closes = False
@@ -54,8 +52,6 @@ class WriteLog:
     def record(self, data: bytes) -> None:
         now = self._clock()
         with self._lock:
-            self.count += 1
-            self.last_t = now
             if self._t0 is None:
                 self._t0 = now
             if self._file is not None:
@@ -81,7 +77,6 @@ class RecordingHandle:
         self._h = handle
         self._writes = writes
         self.hold_open = hold_open
-        self.close_requested = threading.Event()
 
     def __getattr__(self, name):
         return getattr(self._h, name)
@@ -103,7 +98,6 @@ class RecordingHandle:
         return n
 
     def close(self) -> None:
-        self.close_requested.set()
         if self.hold_open or self._writes.hold_closes:
             self._writes.deferred.append(self)
         else:
@@ -141,8 +135,6 @@ class Job:
     params: Any  # controls.Params at fire time
     prompt_a: Any  # str or the engine's promoted prompt (lineage)
     prompt_b: Any
-    colour_a: tuple
-    colour_b: tuple
     fired_t: float  # monotonic time the firing report was read
     fired_wall: float
     seed_image: Any = None
@@ -373,8 +365,6 @@ class Instrument:
             params=params,
             prompt_a=self.prompt_a,
             prompt_b=self.prompt_b.text,
-            colour_a=self.colour_a,
-            colour_b=self.prompt_b.colour,
             fired_t=self.clock() if t is None else t,
             fired_wall=time.time(),
             seed_image=self.seed_images[self.seed_index],

@@ -15,12 +15,14 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from riffpad.atomic import fsync_dir
 
 TEMP_PREFIX = ".riffpad-"
 TEMP_SUFFIX = ".tmp"
@@ -39,10 +41,6 @@ class TakeFiles:
     wav: Path
     png: Path
     json: Path
-
-    @property
-    def name(self) -> str:
-        return self.stem
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -102,7 +100,6 @@ class TakeWriter:
         self.fsync = fsync
         self._n = itertools.count(1)
         self._temp_ids = itertools.count()
-        self.written = 0
 
     # -- setup ------------------------------------------------------------------------
     def prepare(self) -> list[Path]:
@@ -226,8 +223,7 @@ class TakeWriter:
                     _unlink_quiet(p)
                 raise
             if self.fsync:
-                _fsync_dir(self.folder)
-            self.written += 1
+                fsync_dir(self.folder)
             return files
 
 
@@ -249,19 +245,6 @@ def _link_exclusive(src: Path, dst: Path) -> None:
         raise
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _unlink_quiet(p: Path) -> None:
     try:
         os.unlink(p)
@@ -275,8 +258,3 @@ def _why(e: OSError) -> str:
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "permission denied (folder not writable)"
     return e.strerror or str(e)
-
-
-def take_files(folder: str | os.PathLike) -> Iterable[Path]:
-    """Published take files (no temporaries) in ``folder``, sorted."""
-    return sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))

@@ -44,7 +44,7 @@ class GenerationWorker(Generic[J]):
         self._current: J | None = None
         self._closing = False
         self.state = IDLE
-        self.submitted = self.started = self.completed = self.failed = self.superseded = 0
+        self.completed = self.failed = self.superseded = 0
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -55,7 +55,6 @@ class GenerationWorker(Generic[J]):
             if self._closing:
                 raise RuntimeError("the generation worker is closed")
             replaced, self._pending = self._pending, job
-            self.submitted += 1
             if replaced is not None:
                 self.superseded += 1
             self._cond.notify_all()
@@ -111,7 +110,6 @@ class GenerationWorker(Generic[J]):
                 job, self._pending = self._pending, None
                 self._current = job
                 self.state = GENERATING
-                self.started += 1
             try:
                 self._on_start(job)
                 result = self._render(job)

@@ -105,10 +105,6 @@ class JamStream:
         """The slot playing now repeats its predecessor: generation is not keeping up."""
         return bool(self.slots) and self.slots[-1].repeat
 
-    def next_start(self) -> int:
-        """Sample where the next (uncommitted) slot starts."""
-        return self.grid.start(self.committed)
-
     # -- reading thread ----------------------------------------------------------------
     def read(self, out: np.ndarray) -> int:
         """Fill ``out`` with the next samples of the jam; returns how many (fewer only
