@@ -374,10 +374,7 @@ class Instrument:
     def _on_connection(self, ev) -> None:
         self.snap.connected = bool(ev.connected)
         if ev.connected:
-            info = ev.info
-            self.snap.pad = (
-                f"{getattr(info, 'model', 'pad')} over {getattr(info, 'transport', '?').value}"
-            )
+            self.snap.pad = pad_label(ev.info)
             self.view.note(f"pad connected: {self.snap.pad}")
         else:
             self.snap.pad = "pad unplugged: plug it back in to play on" + (
@@ -728,9 +725,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
         view.note(f"removed {len(stale)} unfinished temporary file(s) from a crashed run")
     snap.out_dir = str(opts.out)
     snap.connected = True
-    snap.pad = f"{dev.info.model} over {dev.info.transport.value}" + (
-        f" (replay of {opts.replay})" if opts.replay else ""
-    )
+    snap.pad = pad_label(dev.info) + (f" (replay of {opts.replay})" if opts.replay else "")
     try:
         controls = Controls(
             load_mapping(opts.mapping), load_calibration(dev.serial, opts.calibration)
@@ -860,6 +855,13 @@ def _call_or(fn, default=None):
         except Exception:
             return default
     return fn if fn is not None else default
+
+
+def pad_label(info) -> str:
+    """ "DualSense over usb": the pad's model and transport, for the status view."""
+    transport = getattr(info, "transport", None)
+    where = transport.value if transport is not None else "?"
+    return f"{getattr(info, 'model', 'pad')} over {where}"
 
 
 def engine_description(engine) -> str:

@@ -56,16 +56,19 @@ def scaled(c: RGB, k: float) -> RGB:
     return tuple(round(x * k) for x in c)  # type: ignore[return-value]
 
 
+def _steps_u(steps: int) -> float:
+    """``steps`` on 0..1 over the pad's 15..50 range."""
+    return (min(STEPS_MAX, max(STEPS_MIN, steps)) - STEPS_MIN) / (STEPS_MAX - STEPS_MIN)
+
+
 def step_leds(steps: int) -> int:
     """5-LED bar over 15..50 steps: 15 lights one LED, 50 all five."""
-    u = (min(STEPS_MAX, max(STEPS_MIN, steps)) - STEPS_MIN) / (STEPS_MAX - STEPS_MIN)
-    return LED_LEVELS[min(4, int(u * 5))]
+    return LED_LEVELS[min(4, int(_steps_u(steps) * 5))]
 
 
 def trigger_resistance(steps: int) -> TriggerEffect:
     """L2 resists more the more steps it asks for (strength 1..8 from the start of travel)."""
-    u = (min(STEPS_MAX, max(STEPS_MIN, steps)) - STEPS_MIN) / (STEPS_MAX - STEPS_MIN)
-    return TriggerEffect.feedback(0, 1 + round(u * 7))
+    return TriggerEffect.feedback(0, 1 + round(_steps_u(steps) * 7))
 
 
 @dataclass

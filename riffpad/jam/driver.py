@@ -123,7 +123,7 @@ class JamDriver:
         if self.state_key is None or not self.render_s:
             return None
         s = self.stream
-        need = MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate
+        need = self._render_need()
         if s.pos + need > due:
             return None
         key = self.state_key()
@@ -141,11 +141,12 @@ class JamDriver:
     def lead_samples(self) -> float:
         """How long before its slot a render begins: the look-ahead, or more when recent
         renders needed more."""
-        s = self.stream
-        lead = self.lookahead * s.grid.period
-        if self.render_s:
-            lead = max(lead, MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate)
-        return lead
+        lead = self.lookahead * self.stream.grid.period
+        return max(lead, self._render_need()) if self.render_s else lead
+
+    def _render_need(self) -> float:
+        """Samples a render needs, with margin, judging by the recent ones."""
+        return MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate
 
     # -- the driver's thread (or a test's loop) ------------------------------------------
     def step(self) -> Clip | None:
@@ -173,14 +174,15 @@ class JamDriver:
         if stale is not None and self.stream.replace(stale, clip):
             self.refreshed += 1
             self._keys.pop(stale.id, None)
-        elif self.stream is None:
-            x = round(self.crossfade_s * self.sample_rate)
-            grid = Grid(len(clip.audio), min(x, len(clip.audio) // 2))
-            self.stream = JamStream(grid, self.shape)
-            (self.stream.offer_first if fired else self.stream.offer)(clip)
-            self.on_stream(self.stream)
         else:
+            new = self.stream is None
+            if new:
+                x = round(self.crossfade_s * self.sample_rate)
+                grid = Grid(len(clip.audio), min(x, len(clip.audio) // 2))
+                self.stream = JamStream(grid, self.shape)
             (self.stream.offer_first if fired else self.stream.offer)(clip)
+            if new:
+                self.on_stream(self.stream)
         self.rendered += 1
         self.on_clip(clip)
         return clip

@@ -179,7 +179,7 @@ class JamSession:
             s = d.stream
             if s is not None:
                 s.stop()  # a clip that was rendering when the jam was stopped started it
-            if s is not None:  # the output plays the tail out (unless the device died)
+                # The output plays the tail out (unless the device died).
                 g = s.grid
                 deadline = time.monotonic() + (g.period + g.crossfade) / SAMPLE_RATE + 2.0
                 while not s.finished and time.monotonic() < deadline:
