@@ -44,6 +44,19 @@ def test_take_is_three_complete_files_with_json_naming_them(tmp_path):
     assert meta["files"] == {"wav": files.wav.name, "png": files.png.name, "json": files.json.name}
 
 
+def test_png_keeps_the_spectrogram_tags_and_the_pixels(tmp_path):
+    from riffpad.engine.spectrogram import SpectrogramParams, params_from_image, tag_image
+
+    w = TakeWriter(tmp_path, clock=_fixed_clock)
+    w.prepare()
+    audio, image = _take()
+    params = SpectrogramParams(max_frequency=8000)
+    files = w.write(audio, SR, tag_image(image, params), {})
+    with Image.open(files.png) as png:
+        assert params_from_image(png) == params  # a DAW or Riffusion reads them back
+        assert np.array_equal(np.asarray(png.convert("RGB")), np.asarray(image))
+
+
 def test_names_increment_and_never_clobber(tmp_path):
     # Same second for every take, and a foreign file already holding the next name.
     w = TakeWriter(tmp_path, clock=_fixed_clock)

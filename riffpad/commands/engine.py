@@ -10,17 +10,6 @@ import click
 DEFAULT_MODEL = "riffusion/riffusion-model-v1"
 
 
-def _spectrogram_exif(take):
-    """Riffusion's spectrogram EXIF tags (sample rate, hop, mel range, power), so the PNG
-    describes itself as Riffusion's own spectrogram images do."""
-    from riffpad.engine.spectrogram import SpectrogramParams
-
-    exif = take.image.getexif()
-    for tag, value in SpectrogramParams().to_exif().items():
-        exif[int(tag)] = value
-    return exif
-
-
 def save_take(take, prefix: str | Path) -> list[Path]:
     """PREFIX.wav, PREFIX.png (lossless spectrogram) and PREFIX.json (every parameter)."""
     prefix = Path(prefix)
@@ -33,8 +22,7 @@ def save_take(take, prefix: str | Path) -> list[Path]:
     if take.audio is not None:
         write_wav(wav, take.audio, take.sample_rate)
         written.append(wav)
-    _spectrogram_exif(take)
-    save_image(png, take.image)
+    save_image(png, take.image)  # tagged by the engine as a Riffusion spectrogram
     written.append(png)
     record = {
         "params": take.params,

@@ -17,6 +17,7 @@ from PIL import Image
 
 from riffpad.engine import loader, seeds
 from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
+from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ class Engine:
                 seed_image=DEFAULT_SEED_IMAGE if have_og else None,
                 seed_a=0,
             )
-        self.render(request, audio=_audio_available())
+        self.render(request)
         self.warmup_seconds = time.perf_counter() - t0
         return self.warmup_seconds
 
@@ -322,11 +323,10 @@ class Engine:
             raise RequestError(str(exc)) from exc
         _sync(self.device)
         timings["diffusion_s"] = time.perf_counter() - t
+        tag_image(result.image)  # Riffusion's spectrogram EXIF tags, for every file made of it
 
         samples = None
         if want_audio:
-            from riffpad.engine.spectrogram import audio_from_image
-
             t = time.perf_counter()
             samples = np.asarray(audio_from_image(result.image), dtype=np.float32)
             timings["audio_s"] = time.perf_counter() - t
@@ -372,12 +372,6 @@ class Engine:
 def _compiled(module):
     # A module another engine already compiled stays as it is (no second wrapper).
     return module if hasattr(module, "_orig_mod") else torch.compile(module)
-
-
-def _audio_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("riffpad.engine.spectrogram") is not None
 
 
 def _start_seed(blend: Blend) -> int:

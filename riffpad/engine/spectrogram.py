@@ -327,10 +327,19 @@ def image_from_spectrogram(
     # Low frequencies at the bottom, grey RGB, as Riffusion's mode "L" -> "RGB".
     pixels = np.ascontiguousarray(data.astype(np.uint8)[::-1])
     image = Image.fromarray(pixels).convert("RGB")
+    return tag_image(image, params, max_value)
+
+
+def tag_image(
+    image: Image.Image, params: SpectrogramParams | None = None, max_value: float | None = None
+) -> Image.Image:
+    """Write Riffusion's spectrogram EXIF tags into ``image`` (in place; returned), so the
+    image describes itself as Riffusion's own spectrogram images do."""
     exif = image.getexif()
-    for tag, value in params.to_exif().items():
+    for tag, value in (params or SpectrogramParams()).to_exif().items():
         exif[int(tag)] = value
-    exif[int(ExifTags.MAX_VALUE)] = max_value
+    if max_value is not None:
+        exif[int(ExifTags.MAX_VALUE)] = max_value
     return image
 
 

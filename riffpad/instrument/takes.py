@@ -52,8 +52,10 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 
 
 def png_bytes(image) -> bytes:
+    """Lossless PNG, with the image's EXIF (the engine's Riffusion spectrogram tags)."""
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    exif = image.getexif()
+    image.save(buf, format="PNG", **({"exif": exif} if exif else {}))
     return buf.getvalue()
 
 
