@@ -12,7 +12,6 @@ without a pad, ``--no-audio`` writes clips without speakers, and the model downl
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import os
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from riffpad import DEFAULT_MODEL
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -33,7 +34,6 @@ PACKAGES = (
     "sounddevice",
     "soundfile",
 )
-MODEL = "riffusion/riffusion-model-v1"
 # Stable Diffusion 1.5's UNet + VAE + CLIP text encoder hold 1.066 B parameters (counted
 # on the meta device), i.e. 4.26 GB in float32: what the first run downloads and holds.
 MODEL_GB = 4.3
@@ -81,10 +81,14 @@ def check_python(version: Sequence[int] = sys.version_info[:3]) -> Check:
 
 
 def check_packages(
-    version_of: Callable[[str], str] = importlib.metadata.version,
+    version_of: Callable[[str], str] | None = None,
     packages: Sequence[str] = PACKAGES,
 ) -> Check:
+    import importlib.metadata  # here: 15 ms that every `riffpad` start would pay
+
     from riffpad import __version__
+
+    version_of = version_of or importlib.metadata.version
 
     found = {"riffpad": __version__}
     missing = []
@@ -390,7 +394,7 @@ def check_memory(meminfo: Path = Path("/proc/meminfo")) -> Check:
 
 
 def check_model(
-    model: str = MODEL,
+    model: str = DEFAULT_MODEL,
     cache_dir: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> Check:
@@ -404,7 +408,7 @@ def check_model(
             "model",
             "warn",
             f"{local} has no model_index.json (not a diffusers model folder)",
-            f"pass a diffusers folder, or the hub name {MODEL}",
+            f"pass a diffusers folder, or the hub name {DEFAULT_MODEL}",
         )
     from huggingface_hub import try_to_load_from_cache
 
@@ -500,7 +504,7 @@ def check_watched_folder(folder: Path) -> Check:
     return Check("watched folder", "ok", f"{folder} is writable{note}", required=True)
 
 
-def run_all(out: Path, model: str = MODEL) -> list[Check]:
+def run_all(out: Path, model: str = DEFAULT_MODEL) -> list[Check]:
     return [
         check_python(),
         check_packages(),

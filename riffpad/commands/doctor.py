@@ -24,7 +24,7 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 )
 @click.option(
     "--model",
-    default=diagnose.MODEL,
+    default=diagnose.DEFAULT_MODEL,
     show_default=True,
     help="Hub name or local diffusers folder of the model.",
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-DEFAULT_MODEL = "riffusion/riffusion-model-v1"
+from riffpad import DEFAULT_MODEL
 
 
 def save_take(take, prefix: str | Path) -> list[Path]:

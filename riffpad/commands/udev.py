@@ -173,7 +173,7 @@ def udev() -> None:
 @_root_option
 def install(group: str | None, print_only: bool, dry_run: bool, root: Path | None) -> None:
     """Install the rules to /etc/udev/rules.d, then reload and re-trigger udev."""
-    text = group_rules(check_group_name(group)) if group is not None else shipped_rules()
+    text = group_rules(group) if group is not None else shipped_rules()
     if print_only:
         click.echo(text, nl=False)
         return

@@ -92,8 +92,6 @@ class Calibration:
     source: Path | None = field(default=None, compare=False)  # None for defaults
 
 
-DEFAULT = Calibration()
-
 _STICK_KEYS = {"center", "noise", "deadzone", "min", "max", "outer"}
 _TRIGGER_KEYS = {"rest", "full"}
 _SECTIONS = {"left_stick": StickCal, "right_stick": StickCal, "l2": TriggerCal, "r2": TriggerCal}

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from riffpad import DEFAULT_MODEL  # also riffpad.engine.DEFAULT_MODEL
+
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "riffusion/riffusion-model-v1"
 WEIGHTED = ("vae", "text_encoder", "unet")
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from riffpad import __version__
+from riffpad import DEFAULT_MODEL, __version__
 from riffpad.instrument.feedback import SANE, FeedbackPolicy, blend
 from riffpad.instrument.prompts import Prompt
 from riffpad.instrument.status import StatusView
@@ -741,7 +741,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
 
         try:
             engine = Engine.load(
-                opts.model or "riffusion/riffusion-model-v1",
+                opts.model or DEFAULT_MODEL,
                 device=opts.torch_device,
                 scheduler=opts.scheduler,
                 options=EngineOptions(compile=opts.compile),
