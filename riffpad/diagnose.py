@@ -39,9 +39,6 @@ PACKAGES = (
 MODEL_GB = 4.3
 # Below this much free RAM a CPU render (fp32 weights + activations) risks swapping.
 MIN_FREE_RAM_GB = 6.0
-SONY = 0x054C
-PAD_PRODUCTS = {0x0CE6: "DualSense", 0x0DF2: "DualSense Edge"}
-HID_API_BUS_BLUETOOTH = 2  # hidapi's bus_type for Bluetooth
 UDEV_FIX = 'sudo "$(command -v riffpad)" udev install   (then re-plug the controller)'
 
 
@@ -149,23 +146,9 @@ class FoundPad:
 
 
 def enumerate_pads() -> list[FoundPad]:
-    """Pads via the device layer; hidapi's ``hidraw`` directly when that layer is absent."""
-    try:
-        from riffpad.pad.device import enumerate_pads as device_enumerate
-    except ImportError:
-        import hidraw
+    """Pads as the device layer finds them (the same filtering the instrument uses)."""
+    from riffpad.pad.device import enumerate_pads as device_enumerate
 
-        return [
-            FoundPad(
-                _text(d["path"]),
-                "bluetooth"
-                if d.get("bus_type") == HID_API_BUS_BLUETOOTH or d.get("interface_number") == -1
-                else "usb",
-                PAD_PRODUCTS[d["product_id"]],
-            )
-            for d in hidraw.enumerate(SONY, 0)
-            if d.get("product_id") in PAD_PRODUCTS
-        ]
     return [FoundPad(_text(p.path), _text(p.transport), _text(p.model)) for p in device_enumerate()]
 
 

@@ -174,26 +174,6 @@ def test_enumerate_uses_the_device_layer(monkeypatch):
     assert diagnose.enumerate_pads() == [FoundPad("/dev/hidraw5", "bluetooth", "DualSense")]
 
 
-def test_enumerate_falls_back_to_hidraw_without_the_device_layer(monkeypatch):
-    seen = []
-
-    def enumerate_(vid, pid):
-        seen.append((vid, pid))
-        return [
-            {"path": b"/dev/hidraw1", "product_id": 0x0CE6, "bus_type": 1, "interface_number": 3},
-            {"path": b"/dev/hidraw2", "product_id": 0x0DF2, "bus_type": 2, "interface_number": -1},
-            {"path": b"/dev/hidraw4", "product_id": 0x09CC, "bus_type": 1, "interface_number": 3},
-        ]
-
-    monkeypatch.setitem(sys.modules, "riffpad.pad.device", None)  # import raises ImportError
-    monkeypatch.setitem(sys.modules, "hidraw", types.SimpleNamespace(enumerate=enumerate_))
-    assert diagnose.enumerate_pads() == [
-        FoundPad("/dev/hidraw1", "usb", "DualSense"),
-        FoundPad("/dev/hidraw2", "bluetooth", "DualSense Edge"),
-    ]
-    assert seen == [(0x054C, 0)]
-
-
 # --- udev rules ---------------------------------------------------------------------------
 
 
