@@ -261,25 +261,25 @@ class Controls:
         stick, axis = STICKS[b.control]
         cal: StickCal = getattr(self.calibration, stick)
         fx, fy = ("lx", "ly") if stick == "left_stick" else ("rx", "ry")
-        cache: dict[int, float] = {}  # (x << 8 | y) -> curved deflection; <= 65536 entries
 
-        def deflection(state: PadState) -> float:
-            x, y = getattr(state, fx), getattr(state, fy)
-            k = x << 8 | y
-            d = cache.get(k)
-            if d is None:
-                d = stick_deflection(x, y, cal)[axis]
-                if b.invert:
-                    d = -d
-                d = cache[k] = apply_curve(axial_deadzone(d, b.deadzone), b.curve, b.amount)
-            return d
+        def curved(x: int, y: int) -> float:
+            d = stick_deflection(x, y, cal)[axis]
+            if b.invert:
+                d = -d
+            return apply_curve(axial_deadzone(d, b.deadzone), b.curve, b.amount)
 
+        # Each mode caches its answer per raw (x << 8 | y): at most 65536 entries.
         if b.mode == "relative":
             name, values, lo, hi = spec.name, self._values, spec.lo, spec.hi
             rate = b.rate
+            deflections: dict[int, float] = {}
 
             def relative(state: PadState, dt: float) -> float | int:
-                d = deflection(state)
+                x, y = getattr(state, fx), getattr(state, fy)
+                k = x << 8 | y
+                d = deflections.get(k)
+                if d is None:
+                    d = deflections[k] = curved(x, y)
                 if d != 0.0:
                     self._moving = True
                 value = values[name] + d * rate * (hi - lo) * dt
@@ -287,13 +287,14 @@ class Controls:
                 return _finish(spec, values[name])
 
             return relative
-        values_at: dict[int, float | int] = {}  # (x << 8 | y) -> the parameter's value
+        values_at: dict[int, float | int] = {}  # the parameter's value
 
         def absolute(state: PadState, dt: float) -> float | int:
-            k = getattr(state, fx) << 8 | getattr(state, fy)
+            x, y = getattr(state, fx), getattr(state, fy)
+            k = x << 8 | y
             v = values_at.get(k)
             if v is None:
-                v = values_at[k] = scale(spec, (deflection(state) + 1.0) / 2.0)
+                v = values_at[k] = scale(spec, (curved(x, y) + 1.0) / 2.0)
             return v
 
         return absolute
