@@ -65,17 +65,19 @@ def find_line(text: str, path: tuple[str, ...]) -> int | None:
     return best
 
 
-def read_toml(path: Path | str) -> tuple[dict[str, Any], str]:
-    """Parse ``path``; returns (data, text). Raises FileFormatError naming file and line."""
+def read_toml(
+    path: Path | str, error: type[FileFormatError] = FileFormatError
+) -> tuple[dict[str, Any], str]:
+    """Parse ``path``; returns (data, text). Raises ``error`` naming file and line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileFormatError(path, None, "no such file") from None
+        raise error(path, None, "no such file") from None
     except UnicodeDecodeError as exc:
-        raise FileFormatError(path, None, f"not UTF-8 text ({exc.reason})") from None
+        raise error(path, None, f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
-        raise FileFormatError(path, None, f"cannot read: {exc.strerror}") from None
+        raise error(path, None, f"cannot read: {exc.strerror}") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -87,20 +89,45 @@ def read_toml(path: Path | str) -> tuple[dict[str, Any], str]:
             if line is None and "end of document" in str(exc):
                 line = max(1, len(text.rstrip().splitlines()))
             msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
-        raise FileFormatError(path, line, f"invalid TOML: {msg}") from None
+        raise error(path, line, f"invalid TOML: {msg}") from None
     return data, text
 
 
 class Located:
-    """A parsed TOML file that can raise errors pointing at one of its keys."""
+    """A parsed TOML file that can raise errors (of its own ``error_cls``) pointing at one
+    of its keys."""
 
-    def __init__(self, path: Path | str, data: dict[str, Any], text: str) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        data: dict[str, Any],
+        text: str,
+        error_cls: type[FileFormatError] = FileFormatError,
+    ) -> None:
         self.path = Path(path)
         self.data = data
         self.text = text
+        self.error_cls = error_cls
+
+    @classmethod
+    def read(cls, path: Path | str, error_cls: type[FileFormatError] = FileFormatError):
+        """Read and parse ``path``; every error, syntax or semantic, is an ``error_cls``."""
+        return cls(path, *read_toml(path, error_cls), error_cls)
 
     def error(self, keys: tuple[str, ...], message: str) -> FileFormatError:
-        return FileFormatError(self.path, find_line(self.text, keys), message)
+        return self.error_cls(self.path, find_line(self.text, keys), message)
+
+    def check_header(self, format_: str, version: int) -> None:
+        """The optional ``format`` and ``version`` keys, when present, must be these."""
+        data = self.data
+        if data.get("format", format_) != format_:
+            raise self.error(
+                ("format",), f'expected format = "{format_}", got {describe(data["format"])}'
+            )
+        if data.get("version", version) != version:
+            raise self.error(
+                ("version",), f"expected version = {version}, got {describe(data['version'])}"
+            )
 
 
 def describe(value: Any) -> str:

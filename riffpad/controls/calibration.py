@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from riffpad.atomic import write_text
-from riffpad.controls._toml import FileFormatError, Located, describe, read_toml
+from riffpad.controls._toml import FileFormatError, Located, describe
 
 FORMAT = "riffpad-calibration"
 VERSION = 1
@@ -129,20 +129,9 @@ def load_calibration(serial: str | None = None, path: Path | str | None = None) 
 
 
 def parse_calibration(path: Path, serial: str | None = None) -> Calibration:
-    try:
-        data, text = read_toml(path)
-    except FileFormatError as exc:
-        raise CalibrationError(exc.path, exc.line, exc.message) from None
-    doc = Located(path, data, text)
-
-    def fail(keys: tuple[str, ...], message: str) -> CalibrationError:
-        err = doc.error(keys, message)
-        return CalibrationError(err.path, err.line, err.message)
-
-    if data.get("format", FORMAT) != FORMAT:
-        raise fail(("format",), f'expected format = "{FORMAT}", got {describe(data["format"])}')
-    if data.get("version", VERSION) != VERSION:
-        raise fail(("version",), f"expected version = {VERSION}, got {describe(data['version'])}")
+    doc = Located.read(path, CalibrationError)
+    data, fail = doc.data, doc.error
+    doc.check_header(FORMAT, VERSION)
     unknown = set(data) - set(_SECTIONS) - {"format", "version", "serial", "created"}
     if unknown:
         key = sorted(unknown)[0]

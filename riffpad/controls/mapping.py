@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from riffpad.controls._toml import FileFormatError, Located, describe, read_toml
+from riffpad.controls._toml import FileFormatError, Located, describe
 from riffpad.pad.state import Button
 
 FORMAT = "riffpad-mapping"
@@ -143,12 +143,7 @@ def resolve_mapping_path(path: Path | str | None) -> Path:
 
 def load_mapping(path: Path | str | None = None) -> Mapping:
     """Read and validate a mapping file (default: the shipped ``dualsense.toml``)."""
-    path = resolve_mapping_path(path)
-    try:
-        data, text = read_toml(path)
-    except FileFormatError as exc:
-        raise MappingError(exc.path, exc.line, exc.message) from None
-    return parse_mapping(Located(path, data, text))
+    return parse_mapping(Located.read(resolve_mapping_path(path), MappingError))
 
 
 def _one_of(what: str, valid) -> str:
@@ -156,19 +151,11 @@ def _one_of(what: str, valid) -> str:
 
 
 def parse_mapping(doc: Located) -> Mapping:
-    data = doc.data
-
-    def fail(keys: tuple[str, ...], message: str) -> MappingError:
-        err = doc.error(keys, message)
-        return MappingError(err.path, err.line, err.message)
-
+    data, fail = doc.data, doc.error  # errors of doc's class: MappingError from load_mapping
     for key in data:
         if key not in _TOP_KEYS:
             raise fail((key,), f"unknown key {key!r}; {_one_of('the keys', sorted(_TOP_KEYS))}")
-    if data.get("format", FORMAT) != FORMAT:
-        raise fail(("format",), f'expected format = "{FORMAT}", got {describe(data["format"])}')
-    if data.get("version", VERSION) != VERSION:
-        raise fail(("version",), f"expected version = {VERSION}, got {describe(data['version'])}")
+    doc.check_header(FORMAT, VERSION)
     resolution = data.get("resolution", "full")
     if resolution not in RESOLUTIONS:
         raise fail(
