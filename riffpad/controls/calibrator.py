@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from riffpad.controls.calibration import (
+    _SECTIONS,
     DEFAULT_OUTER,
     Calibration,
     StickCal,
     TriggerCal,
 )
+from riffpad.controls.mapping import STICK_FIELDS
 from riffpad.pad.state import PadState
 
 SETTLE_REPORTS = 64
@@ -87,10 +89,7 @@ class CircleStep:
     hi: dict[str, list[int]] = field(default_factory=dict)
     sectors: dict[str, set[int]] = field(default_factory=dict)
 
-    KEYS: ClassVar[dict[str, tuple[str, str]]] = {
-        "left_stick": ("lx", "ly"),
-        "right_stick": ("rx", "ry"),
-    }
+    KEYS: ClassVar[dict[str, tuple[str, str]]] = STICK_FIELDS
 
     def __post_init__(self) -> None:
         for stick, c in self.centres.items():
@@ -178,6 +177,6 @@ def result(
 def problems(cal: Calibration) -> list[str]:
     """Why a measured calibration cannot be used (empty when fine)."""
     out = []
-    for name in ("left_stick", "right_stick", "l2", "r2"):
+    for name in _SECTIONS:
         out += [f"{name} {key}: {msg}" for key, msg in getattr(cal, name).validate()]
     return out

@@ -15,6 +15,7 @@ from riffpad.controls.gestures import RELEASED, GateState, gate_step
 from riffpad.controls.mapping import (
     BUTTONS,
     PARAMS,
+    STICK_FIELDS,
     STICKS,
     TOUCH,
     TRIGGERS,
@@ -260,7 +261,7 @@ class Controls:
     def _compile_stick(self, spec: ParamSpec, b: ParamBinding):
         stick, axis = STICKS[b.control]
         cal: StickCal = getattr(self.calibration, stick)
-        fx, fy = ("lx", "ly") if stick == "left_stick" else ("rx", "ry")
+        fx, fy = STICK_FIELDS[stick]
 
         def curved(x: int, y: int) -> float:
             d = stick_deflection(x, y, cal)[axis]
@@ -342,14 +343,9 @@ class Controls:
         return level_of, 0.5, 0.5, b.hold, b.event
 
 
-_RAW_FIELD = {
-    "left_stick_x": "lx",
-    "left_stick_y": "ly",
-    "right_stick_x": "rx",
-    "right_stick_y": "ry",
-    "l2": "l2",
-    "r2": "r2",
-}
+# control -> the PadState field holding its raw byte
+_RAW_FIELD = {control: STICK_FIELDS[stick][axis] for control, (stick, axis) in STICKS.items()}
+_RAW_FIELD.update((trigger, trigger) for trigger in TRIGGERS)
 
 
 def monitor_extra(mapping=None, calibration=None, serial: str | None = None):

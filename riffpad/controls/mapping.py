@@ -66,6 +66,7 @@ STICKS = {  # control -> (stick, axis index)
     "right_stick_x": ("right_stick", 0),
     "right_stick_y": ("right_stick", 1),
 }
+STICK_FIELDS = {"left_stick": ("lx", "ly"), "right_stick": ("rx", "ry")}  # PadState x, y
 TRIGGERS = ("l2", "r2")
 TOUCH = {"touchpad_x": 0, "touchpad_y": 1}
 # Digital L2/R2 bits are left out: the analogue triggers (with thresholds) replace them.
