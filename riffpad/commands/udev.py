@@ -184,13 +184,9 @@ def install(group: str | None, print_only: bool, dry_run: bool, root: Path | Non
         return
     if dry_run:
         click.echo(f"would write {dest} (mode 0644, {len(rule_lines(text))} rules)")
-        if root is None:
-            click.echo(f"would run: {' '.join(RELOAD)}")
-            click.echo(f"would run: {' '.join(TRIGGER)}")
+        _after_change(root, dry_run=True)
         return
-    if _need_root(root):
-        click.echo(_sudo_hint("install", group), err=True)
-        sys.exit(1)
+    _require_root(root, "install", group)
     write_atomically(dest, text)
     click.echo(f"installed {dest}")
     _after_change(root)
@@ -211,19 +207,27 @@ def uninstall(dry_run: bool, root: Path | None) -> None:
         return
     if dry_run:
         click.echo(f"would remove {dest}")
-        if root is None:
-            click.echo(f"would run: {' '.join(RELOAD)}")
-            click.echo(f"would run: {' '.join(TRIGGER)}")
+        _after_change(root, dry_run=True)
         return
-    if _need_root(root):
-        click.echo(_sudo_hint("uninstall", None), err=True)
-        sys.exit(1)
+    _require_root(root, "uninstall", None)
     dest.unlink()
     click.echo(f"removed {dest}")
     _after_change(root)
 
 
-def _after_change(root: Path | None) -> None:
+def _require_root(root: Path | None, action: str, group: str | None) -> None:
+    if _need_root(root):
+        click.echo(_sudo_hint(action, group), err=True)
+        sys.exit(1)
+
+
+def _after_change(root: Path | None, dry_run: bool = False) -> None:
+    """Reload and re-trigger udev after the rules changed (or say so, with ``dry_run``)."""
+    if dry_run:
+        if root is None:
+            click.echo(f"would run: {' '.join(RELOAD)}")
+            click.echo(f"would run: {' '.join(TRIGGER)}")
+        return
     if root is not None:
         click.echo("--root given: udevadm not run.")
         return
