@@ -25,6 +25,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from bench_convert import parse_schedule  # noqa: E402  (this folder is on sys.path)
 
 from riffpad.engine import spectrogram as new  # noqa: E402
 
@@ -51,15 +52,6 @@ def module_at(rev: str, folder: Path):
     sys.modules["spectrogram_old"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
-
-
-def parse_schedule(text: str | None):
-    if not text:
-        return None
-    return tuple(
-        (int(g), int(n.rstrip("m")), "mel" if n.endswith("m") else "magnitude")
-        for g, n in (stage.split("x") for stage in text.split(","))
-    )
 
 
 def main() -> None:

@@ -75,6 +75,20 @@ def librosa_reference(mel: np.ndarray, p: sp.SpectrogramParams, full_nnls: bool,
     )
 
 
+def parse_schedule(text: str | None):
+    """A Griffin-Lim plan from "4x20,2x16m" (grid x iterations, m: fit the mel); None: none."""
+    if not text:
+        return None
+    return tuple(
+        (int(g), int(n.rstrip("m")), "mel" if n.endswith("m") else "magnitude")
+        for g, n in (stage.split("x") for stage in text.split(","))
+    )
+
+
+def schedule_text(schedule) -> str:
+    return ",".join(f"{g}x{n}{'m' * (f == 'mel')}" for g, n, f in schedule)
+
+
 def best_of_interleaved(repeat: int, fns: list):
     """Best wall time of each function, runs interleaved so both see the same load."""
     best, outs = [float("inf")] * len(fns), [None] * len(fns)
@@ -116,13 +130,7 @@ def main() -> None:
     print(f"input: {image.width}x{image.height} spectrogram from {source}")
     print(f"device: {sp.default_device()}, {args.threads} CPU thread(s), best of {args.repeat}")
 
-    schedule = None
-    if args.schedule:
-        schedule = tuple(
-            (int(g), int(n.rstrip("m")), "mel" if n.endswith("m") else "magnitude")
-            for g, n in (stage.split("x") for stage in args.schedule.split(","))
-        )
-    schedule = schedule or sp.default_schedule(p)
+    schedule = parse_schedule(args.schedule) or sp.default_schedule(p)
     sp.audio_from_spectrogram(mel[:, :8], p, schedule=schedule)  # build per-device caches
     (t_ours, t_ref), (ours, ref) = best_of_interleaved(
         1 if args.full_nnls else args.repeat,
@@ -136,7 +144,7 @@ def main() -> None:
     err_ref = sp.mel_spectral_convergence(mel, sp.mel_spectrogram(ref, p))
     ref_name = "librosa " + ("nnls(m=10)" if args.full_nnls else "nnls start") + " + griffinlim"
     print(f"{'method':40s} {'seconds':>8s} {'mel error':>10s}")
-    ours_name = "riffpad " + ",".join(f"{g}x{n}{'m' * (f == 'mel')}" for g, n, f in schedule)
+    ours_name = "riffpad " + schedule_text(schedule)
     print(f"{ours_name:40s} {t_ours:8.3f} {err_ours:10.4f}")
     print(f"{ref_name:40s} {t_ref:8.3f} {err_ref:10.4f}")
     print(f"speed ratio (librosa / riffpad): {t_ref / t_ours:.1f}x")

@@ -87,6 +87,18 @@ def expected_fire_params(script, transport=Transport.BLUETOOTH):
 
 
 @dataclass
+class Take:
+    """What the instrument reads of riffpad.engine.Take (the fakes' takes)."""
+
+    image: object
+    audio: np.ndarray
+    sample_rate: int
+    params: dict
+    timings: dict
+    lineage: dict
+
+
+@dataclass
 class FakeEngine:
     """Engine contract: render(request) -> Take(image, audio, sample_rate, params, timings,
     lineage); promote(request). Scriptable delay and failures."""
@@ -110,16 +122,6 @@ class FakeEngine:
         if n in self.fail_on:
             raise RuntimeError(f"CUDA out of memory (fake, render {n})")
         audio = (0.2 * np.sin(np.arange(22050) * 0.05)).astype(np.float32)
-
-        @dataclass
-        class Take:
-            image: object
-            audio: np.ndarray
-            sample_rate: int
-            params: dict
-            timings: dict
-            lineage: dict
-
         return Take(
             Image.new("RGB", (64, 64), (n, 0, 0)),
             audio,

@@ -3,13 +3,12 @@ instrument, with the jam toggled from the pad, recorded headless (--no-audio) an
 sample by sample: length, no gaps, no clicks at the seams, clip starts on the grid."""
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import soundfile
 from PIL import Image
-from test_app import IDLE, MOVED, decode, make_request, pad_script, write_capture
+from test_app import IDLE, MOVED, Take, decode, make_request, pad_script, write_capture
 
 from riffpad.instrument.app import Options, build
 from riffpad.instrument.status import Snapshot, StatusView
@@ -22,16 +21,6 @@ SR = 44100
 CLIP = 441 * 40  # 0.4 s clips keep a real-time replay short; the grid logic is length-free
 JAM = dict(IDLE, buttons=Button.SQUARE)
 MOVED_FIRE = dict(MOVED, r2=255)
-
-
-@dataclass
-class Take:
-    image: object
-    audio: np.ndarray
-    sample_rate: int
-    params: dict
-    timings: dict
-    lineage: dict
 
 
 class ToneEngine:
