@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 import soundfile
 from PIL import Image
-from test_app import IDLE, MOVED, Take, decode, make_request, pad_script, write_capture
+from test_app import (
+    IDLE,
+    MOVED,
+    EngineContract,
+    Take,
+    decode,
+    make_request,
+    pad_script,
+    write_capture,
+)
 
-from riffpad.instrument.app import Options, build
+from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.instrument.wiring import StartupError, build
 from riffpad.jam.grid import render_timeline
 from riffpad.jam.session import BEHIND, JamConfig
 from riffpad.jam.sim import tone_clip
@@ -23,7 +33,7 @@ JAM = dict(IDLE, buttons=Button.SQUARE)
 MOVED_FIRE = dict(MOVED, r2=255)
 
 
-class ToneEngine:
+class ToneEngine(EngineContract):
     """The engine contract with clips that click if butt-joined (a new pitch each)."""
 
     model = "tone-model"
@@ -50,21 +60,19 @@ class ToneEngine:
         return "promoted"
 
 
-def jam_replay(tmp_path, script, engine, **kw):
+def jam_replay(tmp_path, script, engine, jam_config=None, **kw):
     cap = write_capture(tmp_path / "in.jsonl", script)
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         capture_output=str(tmp_path / "fb.jsonl"),
         no_audio=True,
         live=False,
-        engine=engine,
-        make_request=make_request,
         record_audio=str(tmp_path / "session.wav"),
         **kw,
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    inst = build(opts, view, engine=engine, make_request=make_request, jam=jam_config)
     assert inst.run() == 0
     feedback = [json.loads(x) for x in (tmp_path / "fb.jsonl").read_text().splitlines()]
     return inst, feedback
@@ -268,18 +276,16 @@ class FakePlayer:
 def test_the_jam_takes_the_speaker_and_the_recording_is_what_it_was_sent(tmp_path):
     cards.clear()
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE), (0.06, JAM), (1.5, IDLE)]))
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         no_audio=True,
         live=False,
-        engine=ToneEngine(),
-        make_request=make_request,
         record_audio=str(tmp_path / "session.wav"),
-        jam_config=JamConfig(crossfade_s=0.02, stream_factory=FakeSoundCard),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    jam = JamConfig(crossfade_s=0.02, stream_factory=FakeSoundCard)
+    inst = build(opts, view, engine=ToneEngine(), make_request=make_request, jam=jam)
     inst.player = player = FakePlayer()  # a speaker is there after all
     inst.jam.config.speaker = True
     assert inst.run() == 0
@@ -298,21 +304,17 @@ def test_the_jam_takes_the_speaker_and_the_recording_is_what_it_was_sent(tmp_pat
 
 
 def test_a_recording_that_cannot_be_written_stops_the_start_with_the_file_named(tmp_path):
-    from riffpad.instrument.app import StartupError
-
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE)]))
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         no_audio=True,
         live=False,
-        engine=ToneEngine(),
-        make_request=make_request,
         record_audio=str(tmp_path / "no" / "such" / "dir" / "s.wav"),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
     with pytest.raises(StartupError, match=r"cannot write .*s\.wav"):
-        build(opts, view)
+        build(opts, view, engine=ToneEngine(), make_request=make_request)
 
 
 def test_a_fire_waiting_when_the_jam_starts_becomes_its_first_clip(tmp_path):

@@ -64,10 +64,11 @@ class Params:
 
     def record(self) -> dict:
         """Every parameter (typed as its spec says) and the seed: a take's metadata."""
-        out: dict = {"seed": int(self.seed)}
+        out: dict = {}
         for name, spec in PARAMS.items():
             value = getattr(self, name)
             out[name] = int(value) if spec.integer else float(value)
+        out["seed"] = int(self.seed)
         return out
 
 
