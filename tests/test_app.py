@@ -750,3 +750,39 @@ def test_holding_ps_quits_before_the_capture_ends(tmp_path):
     assert time.monotonic() - t0 < 3.5  # did not play the 3 s after the hold
     assert any("quit" in m for m in inst.snap.messages)
     assert decode(feedback[-1]["report"])[0] == SANE.lightbar
+
+
+@pytest.mark.parametrize("bad", ["mapping", "calibration"])
+def test_a_start_refused_for_a_bad_file_creates_nothing(tmp_path, bad):
+    # Issue 17.5: a refused start left an empty takes folder and a 0-byte capture file.
+    from riffpad.instrument.wiring import StartupError
+
+    cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE)]))
+    broken = tmp_path / f"{bad}.toml"
+    broken.write_text("[[[not toml\n")
+    out, feedback = tmp_path / "watched", tmp_path / "feedback.jsonl"
+    opts = Settings(
+        replay=str(cap),
+        out=str(out),
+        capture_output=str(feedback),
+        no_audio=True,
+        live=False,
+        **{bad: str(broken)},
+    )
+    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
+    with pytest.raises(StartupError, match=f"{bad}.toml"):
+        build(opts, view, engine=FakeEngine(delay=0.0), make_request=make_request)
+    assert not out.exists() and not feedback.exists()
+
+
+def test_options_button_shows_what_each_control_does(tmp_path):
+    # Issue 13: the help event was bound (Options) but did nothing.
+    from riffpad.pad.state import Button
+
+    script = pad_script([(0.1, IDLE), (0.06, dict(IDLE, buttons=int(Button.OPTIONS))), (0.1, IDLE)])
+    code, _, metas, _, _ = replay(tmp_path, script, FakeEngine(delay=0.0))
+    assert code == 0 and metas == []
+    log = (tmp_path / "log.txt").read_text()
+    assert "controls: " in log
+    for needle in ("r2: fire", "right_stick_x: alpha", "options: this help", "ps (hold 1 s): quit"):
+        assert needle in log, log
