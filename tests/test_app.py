@@ -786,3 +786,26 @@ def test_options_button_shows_what_each_control_does(tmp_path):
     assert "controls: " in log
     for needle in ("r2: fire", "right_stick_x: alpha", "options: this help", "ps (hold 1 s): quit"):
         assert needle in log, log
+
+
+@pytest.mark.slow
+def test_the_real_engine_keeps_the_contract_the_instrument_plays_through(engine, tiny_model_dir):
+    from riffpad.engine.api import EngineAPI
+    from riffpad.instrument.jobs import Job, render_request
+
+    assert isinstance(engine, EngineAPI)
+    info = engine.info()
+    assert info.model == str(tiny_model_dir) and info.device == "cpu"
+    assert info.scheduler == "PNDMScheduler" and info.describe().endswith("on cpu")
+    params = expected_fire_params(pad_script([(0.06, FIRE)]))[0]
+    job = Job(params, "jazz piano", "dub bass", fired_t=0.0, fired_wall=0.0)
+    request = render_request(job)
+    assert (request.alpha, request.seed_a, request.steps, request.guidance) == (
+        params.alpha,
+        params.seed,
+        params.steps,
+        params.cfg,
+    )
+    promoted = engine.promote(request)
+    assert engine.describe_prompt(promoted).startswith("(jazz piano -> dub bass @ ")
+    assert engine.describe_prompt("dub") == "dub"
