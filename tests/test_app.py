@@ -541,7 +541,7 @@ def test_status_is_plain_lines_when_not_a_tty(tmp_path):
 
 
 def test_prompt_banks_toml_and_text(tmp_path):
-    from riffpad.instrument.prompts import PromptFileError, load_prompts, resolve_prompts
+    from riffpad.instrument.prompt_bank import PromptFileError, load_prompts, resolve_prompts
 
     toml = tmp_path / "bank.toml"
     toml.write_text('[[prompt]]\ntext = "jazz piano"\ncolour = "#ff0000"\n\n'

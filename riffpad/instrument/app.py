@@ -22,7 +22,7 @@ from riffpad.controls import Controls, Event, Params
 from riffpad.engine.api import EngineAPI, EngineTake
 from riffpad.instrument.feedback import SANE, FeedbackPolicy, blend
 from riffpad.instrument.jobs import Job, take_meta
-from riffpad.instrument.prompts import Prompt
+from riffpad.instrument.prompt_bank import Prompt
 from riffpad.instrument.status import StatusView
 from riffpad.instrument.takes import TakeFiles, TakeWriteError, TakeWriter
 from riffpad.instrument.worker import GenerationWorker

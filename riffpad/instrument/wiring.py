@@ -120,7 +120,7 @@ def build(
         load_calibration,
         load_mapping,
     )
-    from riffpad.instrument.prompts import PromptFileError, resolve_prompts
+    from riffpad.instrument.prompt_bank import PromptFileError, resolve_prompts
     from riffpad.pad.capture import CaptureError, replay_device
     from riffpad.pad.device import PadError, PadNotFound, PadReader, default_backend, open_pad
 
