@@ -39,8 +39,10 @@ import numpy as np
 from PIL import Image
 from reportgen import NO_TOUCH, usb_report
 
-from riffpad.instrument.app import Options, build
+from riffpad.engine.api import EngineInfo
+from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.instrument.wiring import build
 from riffpad.pad.capture import CaptureWriter, make_header, replay_device
 from riffpad.pad.device import PadDevice
 from riffpad.pad.state import TouchPoint, Transport
@@ -75,6 +77,18 @@ class InstantEngine:
 
     def promote(self, request):
         return request["prompt_a"]
+
+    def warmup(self):
+        return 0.0
+
+    def seed_images(self):
+        return []
+
+    def info(self):
+        return EngineInfo(self.model, None, self.device)
+
+    def describe_prompt(self, prompt):
+        return str(prompt)
 
 
 def make_request(job):
@@ -130,18 +144,10 @@ def run_once(cap: Path, *, naive: bool, realtime: bool = True, trace: bool = Tru
     holder: dict = {}
     out = Path(tempfile.mkdtemp(prefix="riffpad-bench-"))
     engine = InstantEngine(holder)
-    opts = Options(
-        replay=str(cap),
-        out=str(out / "takes"),
-        no_audio=True,
-        live=False,
-        engine=engine,
-        make_request=make_request,
-        realtime=realtime,
-    )
+    opts = Settings(replay=str(cap), out=str(out / "takes"), no_audio=True, live=False)
     view = StatusView(Snapshot(), live=False, stream=open(os.devnull, "w"))
-    inst = build(opts, view)
-    dev = inst.held_device
+    inst = build(opts, view, engine=engine, make_request=make_request, realtime=realtime)
+    dev = inst.held.device
     if naive:
         dev.__class__ = NaiveDevice
     # Timestamp every output report and remember which report asked for a change.

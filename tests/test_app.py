@@ -13,9 +13,11 @@ from PIL import Image
 from reportgen import NO_TOUCH, bt_full_report, usb_report
 
 from riffpad.controls import Controls, load_calibration, load_mapping
-from riffpad.instrument.app import Options, build, run
+from riffpad.engine.api import EngineInfo
 from riffpad.instrument.feedback import SANE, WHITE
+from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView, render
+from riffpad.instrument.wiring import build, play
 from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.reports import crc32_ok, parse_input
 from riffpad.pad.state import TouchPoint, Transport
@@ -98,8 +100,28 @@ class Take:
     lineage: dict
 
 
+class EngineContract:
+    """The rest of riffpad.engine.api.EngineAPI, for fakes that render and promote."""
+
+    model = "fake-model"
+    device = "cpu"
+    scheduler: str | None = None
+
+    def warmup(self):
+        return 0.0
+
+    def seed_images(self):
+        return []
+
+    def info(self):
+        return EngineInfo(self.model, self.scheduler, self.device)
+
+    def describe_prompt(self, prompt):
+        return prompt if isinstance(prompt, str) else str(prompt)
+
+
 @dataclass
-class FakeEngine:
+class FakeEngine(EngineContract):
     """Engine contract: render(request) -> Take(image, audio, sample_rate, params, timings,
     lineage); promote(request). Scriptable delay and failures."""
 
@@ -109,9 +131,7 @@ class FakeEngine:
     model: str = "fake-model"
     device: str = "cpu"
     gate: threading.Event | None = None
-
-    def scheduler_class(self):
-        return "FakeScheduler"
+    scheduler: str | None = "FakeScheduler"
 
     def render(self, request):
         self.requests.append(request)
@@ -151,19 +171,12 @@ def replay(tmp_path, script, engine, **kw):
     cap = write_capture(tmp_path / "in.jsonl", script)
     out = tmp_path / "watched"
     feedback = tmp_path / "feedback.jsonl"
-    opts = Options(
-        replay=str(cap),
-        out=str(out),
-        capture_output=str(feedback),
-        no_audio=True,
-        live=False,
-        engine=engine,
-        make_request=make_request,
-        **kw,
+    opts = Settings(
+        replay=str(cap), out=str(out), capture_output=str(feedback), no_audio=True, live=False, **kw
     )
     snap = Snapshot()
     view = StatusView(snap, live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    inst = build(opts, view, engine=engine, make_request=make_request)
     code = inst.run()
     takes = sorted(out.glob("*.json"))
     lines = [json.loads(x) for x in feedback.read_text().splitlines()]
@@ -275,19 +288,13 @@ def test_folder_gone_mid_session_is_an_error_not_a_crash(tmp_path):
 
 
 def test_cli_replay_exits_zero_and_writes_takes(tmp_path, monkeypatch):
-    # Through click, with the instrument's options; the engine comes from Options via run().
+    # As the command runs it (Ctrl-C handling, the status view), with a fake engine.
     script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.3, IDLE)])
     cap = write_capture(tmp_path / "in.jsonl", script)
     engine = FakeEngine(delay=0.02)
-    opts = Options(
-        replay=str(cap),
-        out=str(tmp_path / "w"),
-        no_audio=True,
-        live=False,
-        engine=engine,
-        make_request=make_request,
-    )
-    assert run(opts) == 0
+    opts = Settings(replay=str(cap), out=str(tmp_path / "w"), no_audio=True, live=False)
+    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
+    assert play(build(opts, view, engine=engine, make_request=make_request), view, opts) == 0
     assert len(list((tmp_path / "w").glob("*.wav"))) == 1
 
 
@@ -299,17 +306,14 @@ def _wait(cond, timeout=10.0):
 
 
 def live(tmp_path, backend, engine):
-    opts = Options(
+    opts = Settings(
         out=str(tmp_path / "watched"),
         no_audio=True,
         live=False,
-        engine=engine,
-        make_request=make_request,
-        backend=backend,
         capture_output=str(tmp_path / "feedback.jsonl"),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    inst = build(opts, view, engine=engine, make_request=make_request, backend=backend)
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("code", inst.run()))
     thread.start()
@@ -382,7 +386,10 @@ import numpy as np
 from PIL import Image
 from fakehid import FakeBackend, FakePad
 from reportgen import usb_report
-from riffpad.instrument import app
+from riffpad.engine.api import EngineInfo
+from riffpad.instrument import wiring
+from riffpad.instrument.settings import Settings
+from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.instrument.takes import TakeWriter
 from riffpad.pad.state import Transport
 
@@ -400,7 +407,22 @@ class Take:
         self.audio = np.zeros(44100 * 4, np.float32)
         self.params, self.timings, self.lineage = dict(request), {}, dict(request)
 
-class Engine:
+class Engine:  # riffpad.engine.api.EngineAPI
+    def warmup(self):
+        return 0.0
+
+    def seed_images(self):
+        return []
+
+    def info(self):
+        return EngineInfo("sigint-fake")
+
+    def describe_prompt(self, prompt):
+        return str(prompt)
+
+    def promote(self, request):
+        return "promoted"
+
     def render(self, request):
         print("render-start", flush=True)
         time.sleep(0.0 if slow_write else 1.0)
@@ -416,10 +438,11 @@ if slow_write:
             time.sleep(0.01)
     TakeWriter.write_file = staticmethod(write_file)
 
-opts = app.Options(out=out, capture_output=feedback, no_audio=True, live=False, engine=Engine(),
-                   make_request=lambda job: {"seed": job.params.seed},
-                   backend=FakeBackend(FakePad(Transport.USB, source=source)))
-sys.exit(app.run(opts))
+opts = Settings(out=out, capture_output=feedback, no_audio=True, live=False)
+view = StatusView(Snapshot(), live=False)
+inst = wiring.build(opts, view, engine=Engine(), make_request=lambda job: {"seed": job.params.seed},
+                    backend=FakeBackend(FakePad(Transport.USB, source=source)))
+sys.exit(wiring.play(inst, view, opts))
 """
 
 
@@ -518,7 +541,7 @@ def test_status_is_plain_lines_when_not_a_tty(tmp_path):
 
 
 def test_prompt_banks_toml_and_text(tmp_path):
-    from riffpad.instrument.prompts import PromptFileError, load_prompts, resolve_prompts
+    from riffpad.instrument.prompt_bank import PromptFileError, load_prompts, resolve_prompts
 
     toml = tmp_path / "bank.toml"
     toml.write_text('[[prompt]]\ntext = "jazz piano"\ncolour = "#ff0000"\n\n'
@@ -543,11 +566,11 @@ def test_prompt_banks_toml_and_text(tmp_path):
 def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import riffpad.instrument.app as app_module
+    import riffpad.instrument.wiring as wiring_module
     from riffpad.cli import main
 
     seen = {}
-    monkeypatch.setattr(app_module, "run", lambda opts: seen.setdefault("opts", opts) and 0)
+    monkeypatch.setattr(wiring_module, "run", lambda opts: seen.setdefault("opts", opts) and 0)
     conf = tmp_path / "config" / "riffpad" / "config.toml"
     conf.parent.mkdir(parents=True)
     conf.write_text(
@@ -573,17 +596,14 @@ def test_cli_reads_the_config_file_and_options_win(tmp_path, monkeypatch):
 
 
 def test_jam_crossfade_option_reaches_the_jam_and_is_checked():
-    import types
+    from riffpad.instrument.wiring import jam_config
 
-    from riffpad.instrument.app import Options, make_jam
-
-    inst = types.SimpleNamespace(player=None)
-    jam = make_jam(inst, Options(crossfade=80.0, lookahead=1.5))
-    assert jam.config.crossfade_s == pytest.approx(0.08) and jam.config.lookahead == 1.5
-    assert make_jam(inst, Options(crossfade=0.0)).config.crossfade_s == 0.0
+    cfg = jam_config(Settings(crossfade=80.0, lookahead=1.5))
+    assert cfg.crossfade_s == pytest.approx(0.08) and cfg.lookahead == 1.5
+    assert jam_config(Settings(crossfade=0.0)).crossfade_s == 0.0
     for bad in (-1.0, 1500.0):
         with pytest.raises(ValueError, match=r"--crossfade must be within 0\.\.1000 ms"):
-            make_jam(inst, Options(crossfade=bad))
+            jam_config(Settings(crossfade=bad))
 
 
 def test_cli_without_a_pad_says_so_and_exits_2(tmp_path):
@@ -730,3 +750,62 @@ def test_holding_ps_quits_before_the_capture_ends(tmp_path):
     assert time.monotonic() - t0 < 3.5  # did not play the 3 s after the hold
     assert any("quit" in m for m in inst.snap.messages)
     assert decode(feedback[-1]["report"])[0] == SANE.lightbar
+
+
+@pytest.mark.parametrize("bad", ["mapping", "calibration"])
+def test_a_start_refused_for_a_bad_file_creates_nothing(tmp_path, bad):
+    # Issue 17.5: a refused start left an empty takes folder and a 0-byte capture file.
+    from riffpad.instrument.wiring import StartupError
+
+    cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE)]))
+    broken = tmp_path / f"{bad}.toml"
+    broken.write_text("[[[not toml\n")
+    out, feedback = tmp_path / "watched", tmp_path / "feedback.jsonl"
+    opts = Settings(
+        replay=str(cap),
+        out=str(out),
+        capture_output=str(feedback),
+        no_audio=True,
+        live=False,
+        **{bad: str(broken)},
+    )
+    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
+    with pytest.raises(StartupError, match=f"{bad}.toml"):
+        build(opts, view, engine=FakeEngine(delay=0.0), make_request=make_request)
+    assert not out.exists() and not feedback.exists()
+
+
+def test_options_button_shows_what_each_control_does(tmp_path):
+    # Issue 13: the help event was bound (Options) but did nothing.
+    from riffpad.pad.state import Button
+
+    script = pad_script([(0.1, IDLE), (0.06, dict(IDLE, buttons=int(Button.OPTIONS))), (0.1, IDLE)])
+    code, _, metas, _, _ = replay(tmp_path, script, FakeEngine(delay=0.0))
+    assert code == 0 and metas == []
+    log = (tmp_path / "log.txt").read_text()
+    assert "controls: " in log
+    for needle in ("r2: fire", "right_stick_x: alpha", "options: this help", "ps (hold 1 s): quit"):
+        assert needle in log, log
+
+
+@pytest.mark.slow
+def test_the_real_engine_keeps_the_contract_the_instrument_plays_through(engine, tiny_model_dir):
+    from riffpad.engine.api import EngineAPI
+    from riffpad.instrument.jobs import Job, render_request
+
+    assert isinstance(engine, EngineAPI)
+    info = engine.info()
+    assert info.model == str(tiny_model_dir) and info.device == "cpu"
+    assert info.scheduler == "PNDMScheduler" and info.describe().endswith("on cpu")
+    params = expected_fire_params(pad_script([(0.06, FIRE)]))[0]
+    job = Job(params, "jazz piano", "dub bass", fired_t=0.0, fired_wall=0.0)
+    request = render_request(job)
+    assert (request.alpha, request.seed_a, request.steps, request.guidance) == (
+        params.alpha,
+        params.seed,
+        params.steps,
+        params.cfg,
+    )
+    promoted = engine.promote(request)
+    assert engine.describe_prompt(promoted).startswith("(jazz piano -> dub bass @ ")
+    assert engine.describe_prompt("dub") == "dub"

@@ -194,3 +194,14 @@ def test_a_pad_unplugged_mid_step_saves_nothing(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "the pad went away during step 2" in result.output
     assert not out.exists()
+
+
+def test_yes_runs_unattended_without_a_terminal(tmp_path):
+    # Issue 13: --yes still waited for Enter before each step; with no input it must run.
+    out = tmp_path / "pad.toml"
+    result = run("--replay", str(CAPTURE), "--output", str(out), "--yes", input="")
+    assert result.exit_code == 0, result.output
+    assert "Press Enter" not in result.output
+    for n in (1, 2, 3):
+        assert f"Step {n} done." in result.output
+    check_measured(load_calibration(path=out))

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fakehid import FakeBackend
 
 from riffpad.controls import Controls, load_calibration, load_mapping
-from riffpad.instrument.app import DEMO_CAPTURE, replay_path
+from riffpad.instrument.wiring import DEMO_CAPTURE, replay_path
 from riffpad.pad.capture import read_capture
 from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import Transport

@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 import soundfile
 from PIL import Image
-from test_app import IDLE, MOVED, Take, decode, make_request, pad_script, write_capture
+from test_app import (
+    IDLE,
+    MOVED,
+    EngineContract,
+    Take,
+    decode,
+    make_request,
+    pad_script,
+    write_capture,
+)
 
-from riffpad.instrument.app import Options, build
+from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.instrument.wiring import StartupError, build
 from riffpad.jam.grid import render_timeline
 from riffpad.jam.session import BEHIND, JamConfig
 from riffpad.jam.sim import tone_clip
@@ -23,7 +33,7 @@ JAM = dict(IDLE, buttons=Button.SQUARE)
 MOVED_FIRE = dict(MOVED, r2=255)
 
 
-class ToneEngine:
+class ToneEngine(EngineContract):
     """The engine contract with clips that click if butt-joined (a new pitch each)."""
 
     model = "tone-model"
@@ -50,21 +60,19 @@ class ToneEngine:
         return "promoted"
 
 
-def jam_replay(tmp_path, script, engine, **kw):
+def jam_replay(tmp_path, script, engine, jam_config=None, **kw):
     cap = write_capture(tmp_path / "in.jsonl", script)
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         capture_output=str(tmp_path / "fb.jsonl"),
         no_audio=True,
         live=False,
-        engine=engine,
-        make_request=make_request,
         record_audio=str(tmp_path / "session.wav"),
         **kw,
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    inst = build(opts, view, engine=engine, make_request=make_request, jam=jam_config)
     assert inst.run() == 0
     feedback = [json.loads(x) for x in (tmp_path / "fb.jsonl").read_text().splitlines()]
     return inst, feedback
@@ -268,18 +276,16 @@ class FakePlayer:
 def test_the_jam_takes_the_speaker_and_the_recording_is_what_it_was_sent(tmp_path):
     cards.clear()
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE), (0.06, JAM), (1.5, IDLE)]))
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         no_audio=True,
         live=False,
-        engine=ToneEngine(),
-        make_request=make_request,
         record_audio=str(tmp_path / "session.wav"),
-        jam_config=JamConfig(crossfade_s=0.02, stream_factory=FakeSoundCard),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view)
+    jam = JamConfig(crossfade_s=0.02, stream_factory=FakeSoundCard)
+    inst = build(opts, view, engine=ToneEngine(), make_request=make_request, jam=jam)
     inst.player = player = FakePlayer()  # a speaker is there after all
     inst.jam.config.speaker = True
     assert inst.run() == 0
@@ -298,21 +304,17 @@ def test_the_jam_takes_the_speaker_and_the_recording_is_what_it_was_sent(tmp_pat
 
 
 def test_a_recording_that_cannot_be_written_stops_the_start_with_the_file_named(tmp_path):
-    from riffpad.instrument.app import StartupError
-
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(0.1, IDLE)]))
-    opts = Options(
+    opts = Settings(
         replay=str(cap),
         out=str(tmp_path / "watched"),
         no_audio=True,
         live=False,
-        engine=ToneEngine(),
-        make_request=make_request,
         record_audio=str(tmp_path / "no" / "such" / "dir" / "s.wav"),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
     with pytest.raises(StartupError, match=r"cannot write .*s\.wav"):
-        build(opts, view)
+        build(opts, view, engine=ToneEngine(), make_request=make_request)
 
 
 def test_a_fire_waiting_when_the_jam_starts_becomes_its_first_clip(tmp_path):
@@ -337,3 +339,100 @@ def test_circle_stops_the_jam_like_the_jam_button(tmp_path):
     assert s.finished and len(s.slots) * s.grid.period / SR < 0.76 + 2 * s.grid.period / SR
     log = (tmp_path / "log.txt").read_text()
     assert "jam off" in log and "jam ended" in log
+
+
+TRIANGLE_AFTER_JAM = r"""
+import json, logging, sys
+from pathlib import Path
+from test_app import IDLE, make_request, pad_script, write_capture
+from test_jam_app import JAM, ToneEngine
+from riffpad.instrument.settings import Settings
+from riffpad.instrument.status import Snapshot, StatusView
+from riffpad.instrument.wiring import build
+from riffpad.jam.session import JamConfig
+from riffpad.pad.state import Button
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+tmp = Path(sys.argv[1])
+stop, triangle = dict(IDLE, buttons=Button.CIRCLE), dict(IDLE, buttons=Button.TRIANGLE)
+script = [(0.1, IDLE), (0.06, JAM), (0.8, IDLE), (0.06, stop), (1.0, IDLE), (0.06, triangle),
+          (0.5, IDLE)]
+cap = write_capture(tmp / "in.jsonl", pad_script(script))
+opts = Settings(replay=str(cap), out=str(tmp / "watched"), live=False)  # audio on
+view = StatusView(Snapshot(), live=False, stream=sys.stdout)
+inst = build(opts, view, engine=ToneEngine(), make_request=make_request,
+             jam=JamConfig(crossfade_s=0.02))
+assert inst.player is not None, "no PortAudio output"
+played = []
+real_play = inst.player.play
+inst.player.play = lambda audio, rate: (played.append(len(audio)), real_play(audio, rate))
+code = inst.run()
+print(json.dumps({"code": code, "clips": inst.jam.clips, "played": played,
+                  "takes": len(inst.takes)}))
+"""
+
+
+def test_triangle_after_a_jam_replays_the_last_clip_on_a_real_player(tmp_path):
+    # Issue 17.1: with a player present, Triangle after a jam raised AttributeError
+    # (_last_audio) in the reader thread. Real PortAudio on ALSA's null device.
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    conf = tmp_path / "asound.conf"
+    conf.write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
+    env = dict(
+        os.environ,
+        ALSA_CONFIG_PATH=str(conf),
+        PYTHONPATH=f"{root}{os.pathsep}{root / 'tests'}",
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", TRIANGLE_AFTER_JAM, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if "PortAudio library not found" in r.stderr:
+        pytest.skip("libportaudio2 is not installed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr and "callback failed" not in r.stderr, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["code"] == 0 and result["clips"] >= 1 and result["takes"] == result["clips"]
+    # Triangle played the last jam clip (the only thing the one-shot player was asked).
+    assert result["played"] == [CLIP]
+
+
+def test_a_jam_clip_that_cannot_be_saved_flashes_red_with_a_double_rumble(tmp_path):
+    # Issue 17.4: a full or unwritable disk during a jam only reached the log; the pad must
+    # show it as it does for a fire: red lightbar, two rumble pulses.
+    from riffpad.instrument.feedback import RED
+
+    out = tmp_path / "watched"
+    engine = ToneEngine(delay=0.02)
+    real_render = engine.render
+
+    def render(request):
+        if out.is_dir():  # the folder turns into a file: every clip's save fails
+            for p in out.iterdir():
+                p.unlink()
+            out.rmdir()
+            out.write_text("not a folder any more")
+        return real_render(request)
+
+    engine.render = render
+    script = pad_script([(1.5, IDLE)])
+    inst, feedback = jam_replay(
+        tmp_path, script, engine, jam=True, jam_config=JamConfig(crossfade_s=0.02)
+    )
+    assert inst.jam.clips >= 1 and inst.takes == [] and inst.failures == inst.jam.clips
+    assert "not saved" in (tmp_path / "log.txt").read_text()
+    frames = [decode(x["report"]) for x in feedback]
+    red = [i for i, (bar, _, _) in enumerate(frames) if bar == RED]
+    assert red, "no red on the pad"
+    rumbles = [f[1] != (0, 0) for f in frames[red[0] : red[0] + 20]]
+    starts = sum(1 for a, b in zip([False, *rumbles], rumbles, strict=False) if b and not a)
+    assert starts >= 2

@@ -179,3 +179,18 @@ def test_live_view_render_shows_state():
 def test_realtime_flag_accepted(flag):
     lines = _monitor_json(flag, "--replay", str(DATA / "bt_short.jsonl"))
     assert len(lines) == 4 and json.loads(lines[3])["seq"] == 8
+
+
+def test_monitor_replay_prints_an_empty_report_as_refused_and_goes_on(tmp_path):
+    # Issue 13: a 0-byte report in a capture aborted the replay ("bad report line").
+    from riffpad.pad.capture import make_header
+
+    cap = tmp_path / "gap.jsonl"
+    lines = [json.dumps(make_header(Transport.USB))]
+    for i, report in enumerate([usb_report(seq=0), b"", usb_report(seq=1)]):
+        lines.append(json.dumps({"t": i * 0.004, "report": report.hex()}))
+    cap.write_text("\n".join(lines) + "\n")
+    out = _monitor_json("--replay", str(cap))
+    assert len(out) == 3
+    assert json.loads(out[1]) == {"rejected": "empty", "length": 0}
+    assert json.loads(out[0])["seq"] == 0 and json.loads(out[2])["seq"] == 1

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from riffpad.commands.options import pad_option
+
 STEP_TIMEOUT = 120.0  # seconds a step may take on a live pad before giving up
 
 
@@ -39,12 +41,15 @@ def _view(step, number: int, state) -> object:
     return table
 
 
-def _run_step(console, states, step, number: int, live_pad: bool) -> None:
+def _run_step(console, states, step, number: int, live_pad: bool, ask: bool) -> None:
     from rich.live import Live
 
-    click.prompt(
-        f"Step {number}/3: {step.title}. Press Enter to start", default="", show_default=False
-    )
+    if ask:
+        click.prompt(
+            f"Step {number}/3: {step.title}. Press Enter to start", default="", show_default=False
+        )
+    else:  # --yes: unattended, each step starts at once
+        console.print(f"Step {number}/3: {step.title}.")
 
     start = time.monotonic()
     shown = 0.0
@@ -105,13 +110,18 @@ def _summary(cal, old) -> object:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Calibrate from a capture (riffpad record) instead of a live pad.",
 )
-@click.option("--device", "device_path", help="hidraw path of the pad (default: the first found).")
+@pad_option("device_path")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to save (default: the pad's file in the user config directory).",
 )
-@click.option("--yes", "-y", is_flag=True, help="Save without asking.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Run unattended: start each step at once, save without asking.",
+)
 def calibrate(replay: Path | None, device_path: str | None, output: Path | None, yes: bool):
     """Measure stick centres, noise, deadzones, travel and trigger ranges; save per pad.
 
@@ -149,15 +159,15 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
         live_pad = replay is None
         # Each step starts from what the one before measured.
         rest = calibrator.RestStep()
-        _run_step(console, states, rest, 1, live_pad)
+        _run_step(console, states, rest, 1, live_pad, ask=not yes)
         centres = {
             stick: rest.centre_and_noise(keys)[0]
             for stick, keys in calibrator.CircleStep.KEYS.items()
         }
         circle = calibrator.CircleStep(centres)
-        _run_step(console, states, circle, 2, live_pad)
+        _run_step(console, states, circle, 2, live_pad, ask=not yes)
         squeeze = calibrator.SqueezeStep({k: rest.trigger_rest(k) for k in ("l2", "r2")})
-        _run_step(console, states, squeeze, 3, live_pad)
+        _run_step(console, states, squeeze, 3, live_pad, ask=not yes)
     finally:
         reader.stop()
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from riffpad.commands.options import torch_device_option
+
 IMAGE_SUFFIXES = {".png"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
 
@@ -31,14 +33,14 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif"}
     is_flag=True,
     help="Scale by the image's EXIF MAX_VALUE instead of Riffusion's fixed 30e6.",
 )
-@click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
+@torch_device_option("torch device (default: cuda if available, else cpu).")
 def convert(
     source: Path,
     dest: Path,
     seed: int | None,
     iterations: int | None,
     exif_max_value: bool,
-    device: str | None,
+    torch_device: str | None,
 ) -> None:
     """Convert SOURCE to DEST: a spectrogram PNG to WAV, or audio to a spectrogram PNG.
 
@@ -74,7 +76,7 @@ def convert(
                     n_iter=iterations,
                     seed=seed or 0,
                     init="vocoder" if seed is None else None,
-                    device=device,
+                    device=torch_device,
                 )
         except (UnidentifiedImageError, ValueError, OSError) as e:
             raise click.ClickException(f"{source}: {e}") from None
@@ -85,7 +87,7 @@ def convert(
             audio = sp.read_audio(source)
         except ValueError as e:
             raise click.ClickException(str(e)) from None
-        image = sp.image_from_audio(audio, device=device)
+        image = sp.image_from_audio(audio, device=torch_device)
         sp.save_image(dest, image)
         what = f"a {image.width}x{image.height} spectrogram"
     click.echo(f"wrote {what} to {dest} in {time.perf_counter() - t0:.2f} s")

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from riffpad import DEFAULT_MODEL
+from riffpad.commands.options import torch_device_option
 
 
 def save_take(take, prefix: str | Path) -> list[Path]:
@@ -56,11 +57,24 @@ def load_request_file(path: Path):
 @click.command()
 @click.option("--prompt-a", "-a", help="Prompt A, e.g. 'church bells, (dub bass:1.3)'.")
 @click.option("--prompt-b", "-b", help="Prompt B (default: prompt A).")
-@click.option("--alpha", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Blend of prompt A (0) into prompt B (1).",
+)
 @click.option("--seed-a", type=click.IntRange(0), default=42, show_default=True)
 @click.option("--seed-b", type=click.IntRange(0), help="Default: seed A + 1.")
 @click.option("--steps", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--cfg", "guidance", type=float, default=7.0, show_default=True)
+@click.option(
+    "--cfg",
+    "guidance",
+    type=float,
+    default=7.0,
+    show_default=True,
+    help="Classifier-free guidance: how closely the clip follows the prompt.",
+)
 @click.option(
     "--denoise", "denoising", type=click.FloatRange(0, 1), default=0.75, show_default=True
 )
@@ -73,7 +87,7 @@ def load_request_file(path: Path):
 @click.option("--mask-image", help="Mask (white = repaint) by name in seed_images/ or path.")
 @click.option("--scheduler", help="default (the model's own), pndm, dpm++, euler, ddim.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Hub id or folder.")
-@click.option("--device", help="cuda, mps or cpu (default: the fastest there is).")
+@torch_device_option()
 @click.option("--dtype", help="float16 or float32 (default: float16 on CUDA, else float32).")
 @click.option(
     "--request",
@@ -102,7 +116,7 @@ def render(
     mask_image,
     scheduler,
     model,
-    device,
+    torch_device,
     dtype,
     request_file,
     out,
@@ -133,7 +147,7 @@ def render(
         except RequestError as exc:
             raise click.UsageError(str(exc)) from exc
     try:
-        engine = Engine.load(model, device=device, dtype=dtype, scheduler=scheduler)
+        engine = Engine.load(model, device=torch_device, dtype=dtype, scheduler=scheduler)
         take = engine.render(request, audio=not no_audio)
     except (ModelError, RequestError, SeedError) as exc:
         raise click.ClickException(str(exc)) from exc

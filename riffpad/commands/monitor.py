@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import click
 
+from riffpad.commands.options import pad_option
 from riffpad.pad.device import (
     ConnectionEvent,
     PadEvent,
@@ -117,7 +118,7 @@ def render(reader: PadReader, source: str):
 @click.command()
 @click.option("--replay", type=click.Path(exists=True, dir_okay=False), help="Read a capture.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per report on stdout.")
-@click.option("--device", "path", help="hidraw path (see `riffpad devices`); default: first pad.")
+@pad_option()
 @click.option(
     "--realtime/--fast",
     default=None,

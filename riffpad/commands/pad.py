@@ -8,6 +8,7 @@ import time
 
 import click
 
+from riffpad.commands.options import pad_option
 from riffpad.pad.device import (
     ConnectionEvent,
     PadDevice,
@@ -142,7 +143,7 @@ def devices(as_json: bool) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
-@click.option("--device", "path", help="hidraw path (see `riffpad devices`); default: first pad.")
+@pad_option()
 @click.option("--seconds", type=float, help="Stop after this many seconds (default: Ctrl+C).")
 def record(file: str, path: str | None, seconds: float | None) -> None:
     """Record the pad's raw input reports to FILE (riffpad capture, JSON Lines).

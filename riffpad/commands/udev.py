@@ -147,13 +147,17 @@ def _need_root(root: Path | None) -> bool:
     return root is None and os.geteuid() != 0
 
 
-def _root_option(f):
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Install under this directory instead of / (packaging, tests); udevadm is not run.",
-    )(f)
+def _root_option(verb: str):
+    def decorate(f):
+        return click.option(
+            "--root",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help=f"{verb} under this directory instead of / (packaging, tests); "
+            "udevadm is not run.",
+        )(f)
+
+    return decorate
 
 
 @click.group()
@@ -170,7 +174,7 @@ def udev() -> None:
 )
 @click.option("--print", "print_only", is_flag=True, help="Print the rules and exit.")
 @click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
-@_root_option
+@_root_option("Install")
 def install(group: str | None, print_only: bool, dry_run: bool, root: Path | None) -> None:
     """Install the rules to /etc/udev/rules.d, then reload and re-trigger udev."""
     text = group_rules(group) if group is not None else shipped_rules()
@@ -198,7 +202,7 @@ def install(group: str | None, print_only: bool, dry_run: bool, root: Path | Non
 
 @udev.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
-@_root_option
+@_root_option("Remove the rules")
 def uninstall(dry_run: bool, root: Path | None) -> None:
     """Remove riffpad's rules from /etc/udev/rules.d and reload udev."""
     dest = _target(root)

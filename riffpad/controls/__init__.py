@@ -8,8 +8,9 @@ from riffpad.controls.calibration import (
     load_calibration,
     save_calibration,
 )
-from riffpad.controls.core import Controls, Params, monitor_extra
-from riffpad.controls.mapping import EVENTS, PARAMS, Mapping, MappingError, load_mapping
+from riffpad.controls.core import Controls, controls_help, monitor_extra
+from riffpad.controls.mapping import Mapping, MappingError, load_mapping
+from riffpad.controls.params import EVENTS, PARAMS, Event, Params, ParamSpec
 
 __all__ = [
     "EVENTS",
@@ -17,11 +18,14 @@ __all__ = [
     "Calibration",
     "CalibrationError",
     "Controls",
+    "Event",
     "Mapping",
     "MappingError",
+    "ParamSpec",
     "Params",
     "StickCal",
     "TriggerCal",
+    "controls_help",
     "load_calibration",
     "load_mapping",
     "monitor_extra",

@@ -8,13 +8,11 @@ relative sticks' positions and the gesture gates.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from riffpad.controls.calibration import Calibration, StickCal, TriggerCal
 from riffpad.controls.gestures import RELEASED, GateState, gate_step
 from riffpad.controls.mapping import (
     BUTTONS,
-    PARAMS,
     STICK_FIELDS,
     STICKS,
     TOUCH,
@@ -22,28 +20,11 @@ from riffpad.controls.mapping import (
     EventBinding,
     Mapping,
     ParamBinding,
-    ParamSpec,
 )
+from riffpad.controls.params import EVENT_HELP, PARAMS, Event, Params, ParamSpec
 from riffpad.pad.state import HAT_TO_DPAD, TOUCHPAD_HEIGHT, TOUCHPAD_WIDTH, DPad, PadState
 
 MAX_DT = 0.25  # relative sticks: a stalled loop must not make the value jump
-
-
-@dataclass(frozen=True)
-class Params:
-    alpha: float  # prompt A (0) .. prompt B (1)
-    base_seed: int
-    nudge: int
-    cfg: float  # classifier-free guidance scale
-    steps: int  # denoising steps
-
-    @property
-    def seed(self) -> int:
-        return self.base_seed + self.nudge
-
-    def as_dict(self) -> dict:
-        """The JSON form used by ``monitor --json``: seed is base + nudge."""
-        return {"alpha": self.alpha, "seed": self.seed, "cfg": self.cfg, "steps": self.steps}
 
 
 # ---- pure maths -------------------------------------------------------------------------
@@ -179,11 +160,10 @@ class Controls:
         self._last_key: tuple | None = None
         self._last_params: Params | None = None
         self._touch_bound = any(b.control in TOUCH for b in mapping.params.values())
-        assert tuple(PARAMS) == ("alpha", "nudge", "cfg", "steps", "base_seed")  # update() order
         self._param_fns = [self._compile_param(name) for name in PARAMS]
         self._event_fns = [self._compile_event(b) for b in mapping.events]
 
-    def update(self, state: PadState, t: float) -> tuple[Params, list[str]]:
+    def update(self, state: PadState, t: float) -> tuple[Params, list[Event]]:
         """One report at time ``t`` (seconds, any monotonic origin) -> (Params, events)."""
         last_t = self._last_t
         self._last_t = t
@@ -202,7 +182,7 @@ class Controls:
             return self._last_params, []  # type: ignore[return-value]
         dt = 0.0 if last_t is None else max(0.0, min(MAX_DT, t - last_t))
         self._moving = False
-        alpha, nudge, cfg, steps, base_seed = [fn(state, dt) for fn in self._param_fns]
+        params = Params(*[fn(state, dt) for fn in self._param_fns])  # in PARAMS order
         events = []
         pending = False
         gates = self._gates
@@ -218,7 +198,6 @@ class Controls:
             if gate.down and not gate.fired:
                 pending = True
         self._pending = pending
-        params = Params(alpha=alpha, base_seed=base_seed, nudge=nudge, cfg=cfg, steps=steps)
         self._last_key = key
         self._last_params = params
         return params, events
@@ -346,6 +325,18 @@ class Controls:
 # control -> the PadState field holding its raw byte
 _RAW_FIELD = {control: STICK_FIELDS[stick][axis] for control, (stick, axis) in STICKS.items()}
 _RAW_FIELD.update((trigger, trigger) for trigger in TRIGGERS)
+
+
+def controls_help(mapping: Mapping) -> list[str]:
+    """One line per bound control, in the mapping's order: what the help event shows."""
+    lines = [
+        f"{b.control}: {b.param}" + (f" ({PARAMS[b.param].doc})" if PARAMS[b.param].doc else "")
+        for b in mapping.params.values()
+    ]
+    for b in mapping.events:
+        hold = f" (hold {b.hold:g} s)" if b.hold else ""
+        lines.append(f"{b.control}{hold}: {EVENT_HELP[b.event]}")
+    return lines
 
 
 def monitor_extra(mapping=None, calibration=None, serial: str | None = None):

@@ -10,12 +10,14 @@ line and what was expected, and nothing half-read is ever returned.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from riffpad.controls._toml import FileFormatError, Located, describe
+
+# The vocabulary lives in params.py; re-exported for the mapping's readers.
+from riffpad.controls.params import EVENTS, PARAMS, Event, ParamSpec  # noqa: F401
 from riffpad.pad.state import Button
 
 FORMAT = "riffpad-mapping"
@@ -25,40 +27,6 @@ VERSION = 1
 class MappingError(FileFormatError):
     """A mapping file that cannot be used. ``str()`` reads ``FILE:LINE: message``."""
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """A musical parameter: its range, its value at rest, and its MIDI-bridge formula."""
-
-    name: str
-    lo: float
-    hi: float
-    initial: float  # value before any input moves it (touchpad, relative sticks, unbound)
-    integer: bool
-    midi: Callable[[int], float]  # v in 0..127 -> value, as the documented MIDI table
-
-
-PARAMS: dict[str, ParamSpec] = {
-    "alpha": ParamSpec("alpha", 0.0, 1.0, 0.5, False, lambda v: v / 127),
-    "nudge": ParamSpec("nudge", -32, 32, 0, True, lambda v: (v - 64) // 2),
-    "cfg": ParamSpec("cfg", 3.0, 15.0, 9.0, False, lambda v: 3 + 12 * v / 127),
-    "steps": ParamSpec("steps", 15, 50, 15, True, lambda v: 15 + int(35 * v / 127)),
-    "base_seed": ParamSpec("base_seed", 0, 1024, 0, True, lambda v: 8 * v),
-}
-
-EVENTS: tuple[str, ...] = (
-    "fire",
-    "promote",
-    "next_prompt",
-    "prev_prompt",
-    "next_seed_image",
-    "prev_seed_image",
-    "replay",
-    "stop",
-    "jam",
-    "help",
-    "quit",
-)
 
 STICKS = {  # control -> (stick, axis index)
     "left_stick_x": ("left_stick", 0),
@@ -102,7 +70,7 @@ class ParamBinding:
 @dataclass(frozen=True)
 class EventBinding:
     control: str
-    event: str
+    event: Event
     press: float = 0.6  # triggers: fraction of calibrated travel that presses
     release: float = 0.4  # ... and below which it is released again (hysteresis)
     hold: float = 0.0  # seconds held before the event fires; 0 = on press
@@ -290,7 +258,7 @@ def _event_binding(fail, control: str, table: dict[str, Any]) -> EventBinding:
             (*where, "event"),
             f"control {control!r} cannot send events; {_one_of('the controls', EVENT_CONTROLS)}",
         )
-    kwargs: dict[str, Any] = {"control": control, "event": event}
+    kwargs: dict[str, Any] = {"control": control, "event": Event(event)}
     for key in ("press", "release"):
         if key in table:
             if control not in TRIGGERS:

@@ -16,13 +16,13 @@ import torch
 from PIL import Image
 
 from riffpad.engine import loader, seeds
+from riffpad.engine.api import DEFAULT_SEED_IMAGE, EngineInfo
 from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
 from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 44100
-DEFAULT_SEED_IMAGE = "og_beat"  # Riffusion's default seed_image_id
 
 
 class RequestError(ValueError):
@@ -253,6 +253,13 @@ class Engine:
 
     def seed_images(self) -> list[str]:
         return seeds.seed_names(self.folder)
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(self.model, self.scheduler_class, str(self.device), str(self.dtype))
+
+    @staticmethod
+    def describe_prompt(prompt: str | Node) -> str:
+        return prompt if isinstance(prompt, str) else describe(prompt)
 
     # -- rendering --------------------------------------------------------------------------
     def warmup(self, request: RenderRequest | None = None) -> float:

@@ -13,11 +13,12 @@ import math
 import zlib
 from dataclasses import dataclass, field
 
+from riffpad.controls.params import PARAMS
 from riffpad.pad.output import Feedback, TriggerEffect
 
 RGB = tuple[int, int, int]
 
-STEPS_MIN, STEPS_MAX = 15, 50
+STEPS_MIN, STEPS_MAX = int(PARAMS["steps"].lo), int(PARAMS["steps"].hi)  # the LED bar's span
 LED_LEVELS = (0x01, 0x03, 0x07, 0x0F, 0x1F)  # 1..5 player LEDs lit, left to right
 RED: RGB = (255, 0, 0)
 WHITE: RGB = (255, 255, 255)

@@ -3,7 +3,8 @@ takes for every jam clip, the status line and the "behind" lightbar.
 
 The instrument calls only: ``toggle()`` (the jam event), ``active`` and ``fire(job)`` (R2
 while jamming), ``feedback(fb, now)`` (the lightbar says when the engine is behind),
-``tick()`` (status view) and ``close()`` (quit or end of a replay).
+``tick()`` (status view) and ``close()`` (quit or end of a replay). The jam reaches the
+instrument only through the ``JamHost`` it is given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from riffpad.jam.driver import JamDriver
+from riffpad.jam.host import JamHost
 from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
 from riffpad.jam.stream import JamStream
 
@@ -43,8 +45,8 @@ class JamConfig:
 
 
 class JamSession:
-    def __init__(self, inst, config: JamConfig) -> None:
-        self.inst = inst
+    def __init__(self, host: JamHost, config: JamConfig) -> None:
+        self.host = host
         self.config = config
         self.recorder: SessionRecorder | None = None
         if config.record_audio:
@@ -86,7 +88,7 @@ class JamSession:
             if self.active:
                 return
             if not self._drained.is_set():
-                self.inst.view.note("jam: still playing out the last one")
+                self.host.note("jam: still playing out the last one")
                 return
             self.jams += 1
             self.driver = JamDriver(
@@ -103,7 +105,7 @@ class JamSession:
             self._drained.clear()
             self._thread = threading.Thread(target=self._run, name="riffpad-jam", daemon=True)
             self._thread.start()
-        self.inst.view.note(f"jam on: {self.config.lookahead:g} clip(s) of look-ahead")
+        self.host.note(f"jam on: {self.config.lookahead:g} clip(s) of look-ahead")
 
     def stop(self) -> None:
         """The jam ends with the clip playing (its tail fades out); nothing new starts."""
@@ -113,7 +115,7 @@ class JamSession:
         d.stop()
         if d.stream is not None:
             d.stream.stop()
-        self.inst.view.note("jam off: the clip playing plays out")
+        self.host.note("jam off: the clip playing plays out")
 
     def fire(self, job) -> None:
         if self.driver is not None:
@@ -129,10 +131,9 @@ class JamSession:
         d = self.driver
         if d is None:
             return
-        snap = self.inst.snap
         s = d.stream
         if s is None:
-            snap.worker = "jam: making the first clip" if self.active else "jam: off"
+            self.host.show_status("jam: making the first clip" if self.active else "jam: off")
             return
         state = "jamming" if self.active else ("jam: playing out" if not s.finished else "idle")
         ahead = len(s.ready)
@@ -141,7 +142,7 @@ class JamSession:
             line += f", {d.refreshed} refreshed"
         if self.behind:
             line += "  BEHIND: the engine is slower than the music, repeating"
-        snap.worker = line
+        self.host.show_status(line)
 
     def close(self, timeout: float | None = None) -> None:
         """Stop jamming, let the last clip play out, publish the recording."""
@@ -153,23 +154,23 @@ class JamSession:
             try:
                 path = self.recorder.close()
             except RecordError as e:
-                self.inst.view.note(str(e), logging.ERROR)
+                self.host.note(str(e), logging.ERROR)
             else:
                 self.recorded = str(path)
                 secs = self.recorder.frames / SAMPLE_RATE
-                self.inst.view.note(f"session recording: {path} ({secs:.2f} s)")
+                self.host.note(f"session recording: {path} ({secs:.2f} s)")
             self.recorder = None
 
     # -- the jam's thread ----------------------------------------------------------------
     def _run(self) -> None:
-        inst, d = self.inst, self.driver
+        host, d = self.host, self.driver
         try:
             # One engine: a one-shot take in progress finishes (and plays) first; a fire
             # waiting behind it becomes the jam's first clip instead.
-            waiting = inst.worker.cancel_pending()
+            waiting = host.take_waiting_fire()
             if waiting is not None:
                 d.fire(waiting)
-            while not inst.worker.wait_idle(0.05) or inst.params is None:
+            while not host.engine_free(0.05):
                 if d.stopped:
                     return
                 time.sleep(0.01)
@@ -191,22 +192,20 @@ class JamSession:
             if d.stream is not None:
                 self.streams.append(d.stream)
                 self.underruns += d.stream.underruns
-                inst.view.note(
+                host.note(
                     f"jam ended: {d.stream.committed} clip(s), {d.stream.underruns} repeat(s)"
                 )
             self._drained.set()
 
     def _next_job(self):
-        return self.inst._job_for(self.inst.params)
+        return self.host.next_job()
 
     def _state_key(self):
         """What a clip depends on, cheaply: a queued clip made from another is stale."""
-        inst = self.inst
-        return (inst.params, inst.prompt_a, inst.b_index, inst.seed_index)
+        return self.host.state_key()
 
     def _render(self, job):
-        job.started_t = self.inst.clock()
-        take = self.inst.engine.render(self.inst.make_request(job))
+        take = self.host.render(job)
         audio = np.ravel(np.asarray(take.audio, dtype=np.float32))
         if take.sample_rate != SAMPLE_RATE:
             from riffpad.instrument.player import resample
@@ -216,13 +215,12 @@ class JamSession:
 
     def _on_stream(self, stream: JamStream) -> None:
         self.tap.source = stream
-        cfg, inst = self.config, self.inst
+        cfg, host = self.config, self.host
         out = None
         if cfg.speaker:
             from riffpad.instrument.player import AudioUnavailable
 
-            if inst.player is not None:
-                inst.player.close()  # the jam has the speaker now (also exclusive devices)
+            host.release_speaker()  # the jam has the speaker now (also exclusive devices)
             out = SpeakerOutput(
                 self.tap,
                 samplerate=SAMPLE_RATE,
@@ -233,7 +231,7 @@ class JamSession:
             try:
                 out.start()
             except AudioUnavailable as e:
-                inst.view.note(f"{e}; jamming silently", logging.WARNING)
+                host.note(f"{e}; jamming silently", logging.WARNING)
                 out = None
         if out is None:
             out = ClockOutput(
@@ -242,7 +240,7 @@ class JamSession:
             out.start()
         self.output = out
         g = stream.grid
-        inst.view.note(
+        host.note(
             f"jam: clips of {g.clip_len / SAMPLE_RATE:.3f} s, one every"
             f" {g.period / SAMPLE_RATE:.3f} s ({g.crossfade} samples of crossfade)"
         )
@@ -253,12 +251,8 @@ class JamSession:
         if out is None:
             return
         out.close()
-        player = self.inst.player
-        if isinstance(out, SpeakerOutput) and player is not None:
-            try:
-                player.start()
-            except Exception as e:  # the device went away meanwhile
-                self.inst.view.note(f"audio: {e}", logging.WARNING)
+        if isinstance(out, SpeakerOutput):
+            self.host.reclaim_speaker()
 
     def _write_played(self) -> None:
         """Each clip that got a slot of its own becomes a take (clips refreshed away before
@@ -273,14 +267,11 @@ class JamSession:
                 self._write_take(slot)
 
     def _write_take(self, slot) -> None:
-        inst = self.inst
         clip = slot.clip
         job, take = clip.meta
         grid = self.driver.stream.grid
         self.clips += 1
-        made_s = (job.started_t or job.fired_t) - job.fired_t + self.driver.render_time(clip)
-        meta = inst.take_meta(job, take, made_s)
-        meta["jam"] = {
+        jam_meta = {
             "jam": self.jams,
             "slot": slot.index,
             "fired": clip.fired,
@@ -288,13 +279,7 @@ class JamSession:
             "recording_sample": self._rec_offset + slot.start,
             "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
         }
-        try:
-            files = inst.writer.write(clip.audio, SAMPLE_RATE, take.image, meta)
-        except Exception as e:
-            inst.failures += 1
-            inst.view.note(f"jam clip not saved: {e}", logging.ERROR)
-            return
-        inst.take_written(files, made_s)
+        self.host.save_clip(job, take, clip.audio, self.driver.render_time(clip), jam_meta)
 
     def _on_error(self, job, exc: BaseException) -> None:
-        self.inst.take_failed(f"jam: generation failed ({exc}); repeating the last clip")
+        self.host.failed(f"jam: generation failed ({exc}); repeating the last clip")

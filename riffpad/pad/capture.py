@@ -119,7 +119,8 @@ def read_capture(path: str | os.PathLike) -> tuple[dict, list[tuple[float, bytes
     """Header and ``(t, report)`` pairs. Raises CaptureError naming file and line.
 
     A last line cut short (no newline: the recording was killed mid-write) is dropped with a
-    warning; any other broken line is an error.
+    warning; any other broken line is an error. An empty report is kept: replayed, the parser
+    refuses it (``empty``) like any report of the wrong length.
     """
     name = os.fspath(path)
     try:
@@ -149,8 +150,6 @@ def read_capture(path: str | os.PathLike) -> tuple[dict, list[tuple[float, bytes
                 raise ValueError('"t" is not a number')
             if t < last_t:
                 raise ValueError(f'"t" goes backwards ({t} after {last_t})')
-            if not report:  # hidapi cannot return one: an empty read means "timed out"
-                raise ValueError("empty report")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
             if unterminated and lineno == len(lines):
                 log.warning("%s:%d: dropping a truncated last line", name, lineno)
@@ -232,6 +231,10 @@ class ReplayHid:
             self._check_open()
         self._index += 1
         self._served_t = t
+        if not report:
+            # A recorded 0-byte report: hidapi's [] would read as "timed out", so it is served
+            # as b"" (PadDevice.read_raw passes bytes on as they are) and the parser refuses it.
+            return b""  # type: ignore[return-value]
         return list(report[:max_length])
 
     def capture_time(self) -> float:

@@ -259,7 +259,9 @@ class PadDevice:
             data = self.handle.read(READ_SIZE, timeout_ms)
         except (OSError, ValueError) as err:
             raise PadDisconnected(str(err) or type(err).__name__) from err
-        return bytes(data) if data else None
+        if type(data) is bytes:  # a replayed capture's report, possibly 0 bytes long
+            return data
+        return bytes(data) if data else None  # hidapi: [] means the read timed out
 
     def read(self, timeout_ms: int) -> PadState | Rejected | None:
         raw = self.read_raw(timeout_ms)

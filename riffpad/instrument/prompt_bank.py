@@ -1,4 +1,4 @@
-"""Prompt banks and the user's config file.
+"""Prompt banks: the prompts A and B and the ones D-pad left/right walk through.
 
 A prompt bank is either TOML::
 
@@ -9,30 +9,17 @@ A prompt bank is either TOML::
 or plain text, one prompt per line (blank lines and lines starting with ``#`` skipped).
 The first prompt is A, the second B; D-pad left/right walk prompt B through the bank.
 
-The config file is ``<user config dir>/riffpad/config.toml`` (platformdirs), e.g.::
-
-    prompt_a = "jazz piano"
-    prompt_b = "dub bass"
-    prompts = "~/music/prompts.toml"   # a bank (overrides prompt_a/prompt_b)
-    model = "riffusion/riffusion-model-v1"
-    out = "~/music/riffpad"
-    torch_device = "cuda"
-    audio_device = "pulse"
-    trigger_feel = true
-
-Command-line options win over the config file, which wins over the defaults.
+The config file (with prompt_a, prompt_b, prompts keys) is read by ``settings.py``.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from riffpad.instrument.feedback import RGB, parse_colour, prompt_colour
+from riffpad.instrument.settings import toml_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,28 +27,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_PROMPTS = ("jazz piano", "dub bass")
-CONFIG_KEYS = {
-    "prompt_a": str,
-    "prompt_b": str,
-    "prompts": str,
-    "model": str,
-    "out": str,
-    "torch_device": str,
-    "audio_device": (str, int),
-    "mapping": str,
-    "calibration": str,
-    "seed_image": str,
-    "trigger_feel": bool,
-    "loop": bool,
-    "compile": bool,
-    "jam": bool,
-    "lookahead": (int, float),
-    "crossfade": (int, float),
-}
 
 
 class PromptFileError(ValueError):
-    """A prompt bank or config file that cannot be used; names the file (and line)."""
+    """A prompt bank that cannot be used; names the file (and line)."""
 
 
 @dataclass(frozen=True)
@@ -72,44 +41,6 @@ class Prompt:
     @classmethod
     def of(cls, text: str, colour: str | None = None) -> Prompt:
         return cls(text, parse_colour(colour) if colour else prompt_colour(text))
-
-
-def config_path() -> Path:
-    return Path(platformdirs.user_config_dir("riffpad")) / "config.toml"
-
-
-def _toml_error(path: Path, err: tomllib.TOMLDecodeError) -> PromptFileError:
-    """``FILE:LINE: message`` (tomllib only puts the line in its message before 3.14)."""
-    text = str(err)
-    m = re.search(r" \(at line (\d+), column \d+\)$", text)
-    if m:
-        return PromptFileError(f"{path}:{m.group(1)}: {text[: m.start()]}")
-    return PromptFileError(f"{path}: {text}")
-
-
-def load_config(path: Path | None = None) -> dict:
-    """The config file as a dict of known keys; {} when the default file does not exist."""
-    explicit = path is not None
-    path = Path(path) if explicit else config_path()
-    if not path.is_file():
-        if explicit:
-            raise PromptFileError(f"{path}: no such config file")
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise _toml_error(path, e) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PromptFileError(f"{path}: {e}") from None
-    out = {}
-    for key, value in data.items():
-        if key not in CONFIG_KEYS:
-            raise PromptFileError(f"{path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})")
-        kinds = CONFIG_KEYS[key] if isinstance(CONFIG_KEYS[key], tuple) else (CONFIG_KEYS[key],)
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise PromptFileError(f"{path}: {key} has the wrong type ({type(value).__name__})")
-        out[key] = value
-    return out
 
 
 def load_prompts(path: str | Path) -> list[Prompt]:
@@ -124,7 +55,7 @@ def load_prompts(path: str | Path) -> list[Prompt]:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise _toml_error(path, e) from None
+            raise PromptFileError(toml_error(path, e)) from None
         entries = data.get("prompt")
         if not isinstance(entries, list):
             raise PromptFileError(f'{path}: expected [[prompt]] tables with text = "..."')
