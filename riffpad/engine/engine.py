@@ -215,18 +215,21 @@ class Engine:
         scheduler: str | None = None,
         options: EngineOptions | None = None,
         cache_dir: str | Path | None = None,
+        revision: str | None = None,
     ) -> Engine:
-        """Load ``model`` (Hub id or diffusers folder) on ``device`` (default: CUDA, MPS, CPU)
-        in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
+        """Load ``model`` (Hub id at ``revision``, or a diffusers folder) on ``device``
+        (default: CUDA, MPS, CPU) in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
         t0 = time.perf_counter()
         options = options or EngineOptions()
         dev = loader.pick_device(device)
         dt = loader.pick_dtype(dev, dtype)
-        folder = loader.resolve_model(model, cache_dir=cache_dir)
+        folder = loader.resolve_model(model, cache_dir=cache_dir, revision=revision)
         channels_last = options.channels_last
         if channels_last is None:
             channels_last = dev.type == "cuda"
-        loaded = loader.load_components(folder, dev, dt, None, channels_last=channels_last)
+        loaded = loader.load_components(
+            folder, dev, dt, None, channels_last=channels_last, label=str(model)
+        )
         engine = cls(loaded, str(model), options)
         if scheduler is not None:
             engine.set_scheduler(scheduler)
