@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "convert": "riffpad.commands.convert:convert",
     "udev": "riffpad.commands.udev:udev",
     "doctor": "riffpad.commands.doctor:doctor",
+    "model": "riffpad.commands.model:model",
 }
 
 
@@ -57,6 +58,7 @@ def setup_logging(verbose: int) -> None:
 INSTRUMENT_OPTIONS = (
     "device",
     "model",
+    "revision",
     "torch_device",
     "scheduler",
     "out",
@@ -89,6 +91,7 @@ INSTRUMENT_OPTIONS = (
 @click.option("-v", "--verbose", count=True, help="More logging: -v info, -vv debug.")
 @click.option("--device", metavar="PATH", help="hidraw node of the pad (default: the first found).")
 @click.option("--model", metavar="PATH|ID", help="Model folder or Hugging Face id.")
+@click.option("--revision", metavar="REV", help="Hub model branch, tag, commit or refs/pr/N.")
 @click.option("--torch-device", metavar="DEV", help="torch device: cpu, cuda, cuda:1, mps.")
 @click.option("--scheduler", metavar="NAME", help="Diffusers scheduler (default: the model's).")
 @click.option("--out", metavar="DIR", default="watched", show_default=True,

@@ -49,7 +49,7 @@ class RenderRequest:
     denoising: float = 0.75
     guidance_b: float | None = None
     denoising_b: float | None = None
-    seed_image: str | None = DEFAULT_SEED_IMAGE
+    seed_image: str | None = seeds.AUTO  # og_beat if the model has it, else builtin:beat
     mask_image: str | None = None
     scheduler: str | None = None  # None: the engine's scheduler
     width: int = 512  # only used without a seed image
@@ -257,20 +257,17 @@ class Engine:
     def seed_images(self) -> list[str]:
         return seeds.seed_names(self.folder)
 
+    def default_seed_image(self) -> str:
+        """The seed a request that names none starts from (``seeds.default_seed``)."""
+        return seeds.default_seed(self.folder)
+
     # -- rendering --------------------------------------------------------------------------
     def warmup(self, request: RenderRequest | None = None) -> float:
         """One tiny render (two UNet steps with CFG, VAE encode and decode, audio) so the first
         real generation does not pay for lazy initialisation. Returns the seconds it took."""
         t0 = time.perf_counter()
         if request is None:
-            have_og = DEFAULT_SEED_IMAGE in self.seed_images()
-            request = RenderRequest(
-                "warmup",
-                steps=2,
-                denoising=0.5,
-                seed_image=DEFAULT_SEED_IMAGE if have_og else None,
-                seed_a=0,
-            )
+            request = RenderRequest("warmup", steps=2, denoising=0.5, seed_a=0)
         self.render(request)
         self.warmup_seconds = time.perf_counter() - t0
         return self.warmup_seconds
@@ -285,6 +282,8 @@ class Engine:
         """Render one clip. ``request`` may be a Take's ``lineage`` dict."""
         if isinstance(request, dict):
             request = RenderRequest.from_dict(request)
+        if request.seed_image == seeds.AUTO:  # the take's JSON names the seed it used
+            request = dataclasses.replace(request, seed_image=self.default_seed_image())
         with self._lock:
             return self._render(request, audio, on_step)
 
@@ -435,7 +434,7 @@ def request_from_riffusion(data: Any) -> RenderRequest:
         _field(part, "negative_prompt", (str,), f"{side}.", None)
     alpha = float(_field(data, "alpha", (int, float), ""))
     steps = _field(data, "num_inference_steps", (int,), "", 50)
-    seed_image = _field(data, "seed_image_id", (str,), "", DEFAULT_SEED_IMAGE)
+    seed_image = _field(data, "seed_image_id", (str,), "", seeds.AUTO)
     mask_image = _field(data, "mask_image_id", (str,), "", None) or None
     for name, value in (("seed_image_id", seed_image), ("mask_image_id", mask_image)):
         if value is not None and not seeds.is_plain_name(value):

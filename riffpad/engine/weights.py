@@ -161,7 +161,8 @@ def load_pickle_weights(path: Path) -> dict:
             "Use a .safetensors copy of the model from a source you trust."
         ) from None
     except (OSError, RuntimeError, EOFError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({exc})") from None
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({why})") from None
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: holds a {type(data).__name__}, not a dict of tensors")
     return data

@@ -609,6 +609,7 @@ class Instrument:
 class Options:
     device: str | None = None  # hidraw path; None: the first pad found
     model: str | None = None
+    revision: str | None = None  # Hub branch, tag, commit or refs/pr/N of the model
     torch_device: str | None = None
     scheduler: str | None = None
     out: str = "watched"
@@ -742,6 +743,7 @@ def build(opts: Options, view: StatusView) -> Instrument:
         try:
             engine = Engine.load(
                 opts.model or DEFAULT_MODEL,
+                revision=opts.revision,
                 device=opts.torch_device,
                 scheduler=opts.scheduler,
                 options=EngineOptions(compile=opts.compile),
@@ -775,7 +777,10 @@ def build(opts: Options, view: StatusView) -> Instrument:
     # D-pad up/down walk the seed images the engine knows; --seed-image (a name or a
     # file) comes first, else Riffusion's default.
     names = list(_call_or(getattr(engine, "seed_images", None)) or [])
-    first = opts.seed_image or ("og_beat" if "og_beat" in names else None)
+    # The engine's default (og_beat, else a built-in loop) as render chooses it, never
+    # whichever name sorts first.
+    default = _call_or(getattr(engine, "default_seed_image", None))
+    first = opts.seed_image or default or ("og_beat" if "og_beat" in names else None)
     if first in names:
         names.remove(first)
     seed_images = [first, *names] if first else (names or [None])
