@@ -209,3 +209,19 @@ def test_builtin_loops_fill_the_clip_in_whole_bars():
         for b in names[i + 1 :]:
             assert abs(np.corrcoef(clips[a], clips[b])[0, 1]) < 0.5, (a, b)
     assert seeds.builtin_image("waltz").size == (512, 512)
+
+
+def test_a_warning_note_is_printed_once(caplog, capsys):
+    """"no audio output" reached the terminal twice: as riffpad's line and again through
+    the logging handler. A plain-line note is printed once (and kept at debug level)."""
+    import io
+    import logging
+
+    from riffpad.instrument.status import Snapshot, StatusView
+
+    buf = io.StringIO()
+    view = StatusView(Snapshot(), live=False, stream=buf)
+    with caplog.at_level(logging.WARNING):
+        view.note("no audio: no device; playing silently", logging.WARNING)
+    assert buf.getvalue().count("playing silently") == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
