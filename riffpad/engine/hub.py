@@ -109,7 +109,7 @@ def download(p: Plan, cache_dir: str | Path | None = None) -> Path:
         return Path(
             snapshot_download(
                 p.repo,
-                revision=p.commit,
+                revision=p.revision,  # a branch name, so the cache records refs/<branch>
                 allow_patterns=list(p.files),
                 cache_dir=cache_dir,
             )
@@ -128,16 +128,19 @@ def download(p: Plan, cache_dir: str | Path | None = None) -> Path:
 def cached_folder(
     repo: str, revision: str | None = None, cache_dir: str | Path | None = None
 ) -> Path | None:
-    """The cached snapshot of ``repo`` at ``revision``, without touching the network."""
-    from huggingface_hub import snapshot_download
+    """The cached snapshot of ``repo`` at ``revision``, without touching the network.
+
+    Found through its ``model_index.json``: snapshot_download(local_files_only) would refuse
+    a snapshot that lacks files riffpad chose not to fetch (safety checker, training ckpt)."""
+    from huggingface_hub import try_to_load_from_cache
 
     try:
-        folder = Path(
-            snapshot_download(repo, revision=revision, local_files_only=True, cache_dir=cache_dir)
+        found = try_to_load_from_cache(
+            repo, "model_index.json", cache_dir=cache_dir, revision=revision
         )
     except Exception:
         return None
-    return folder if folder.is_dir() else None
+    return Path(found).parent if isinstance(found, str) else None
 
 
 def pull_command(repo: str, revision: str | None) -> str:

@@ -44,10 +44,8 @@ def converted_root() -> Path:
 
 def is_variant(name: str) -> bool:
     """``diffusion_pytorch_model.fp16.safetensors`` and the like: a duplicate riffpad skips."""
-    stem = name.rsplit(".", 1)[0]
-    if stem.endswith((".safetensors", ".bin")):  # x.safetensors.index.json
-        stem = stem.rsplit(".", 1)[0]
-    return "." in stem
+    stem = name.removesuffix(".index.json")  # x.safetensors.index.json names shards
+    return "." in stem.rsplit(".", 1)[0]
 
 
 def weight_files(names: list[str], fmt: str) -> list[str]:
