@@ -495,7 +495,7 @@ def test_hub_id_loads_from_cache_without_network(tiny_model_dir, tmp_path, monke
     engine = Engine.load("riffpad-test/tiny", device="cpu", cache_dir=tmp_path / "hub")
     assert engine.folder == repo / "snapshots" / commit
     assert "og_beat" in engine.seed_images()
-    with pytest.raises(ModelError, match="(?s)riffpad-test/missing is not downloaded.*model pull"):
+    with pytest.raises(ModelError, match=r"(?s)riffpad-test/missing is not downloaded.*model pull"):
         Engine.load("riffpad-test/missing", device="cpu", cache_dir=tmp_path / "hub")
 
 

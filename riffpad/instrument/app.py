@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from riffpad import DEFAULT_MODEL, __version__
@@ -25,6 +24,7 @@ from riffpad.instrument.prompts import Prompt
 from riffpad.instrument.status import StatusView
 from riffpad.instrument.takes import TakeWriteError, TakeWriter
 from riffpad.instrument.worker import GenerationWorker
+from riffpad.resources import DEMO_CAPTURE, DEMO_NAME, replay_path  # noqa: F401 (re-exported)
 
 log = logging.getLogger("riffpad.instrument")
 
@@ -642,22 +642,10 @@ class StartupError(Exception):
     """Something the player must fix before the instrument can start (message says what)."""
 
 
-# `riffpad --replay demo`: a short performance shipped with the package (tests/data/make_demo.py).
-DEMO_NAME = "demo"
-DEMO_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "demo.jsonl"
-
 NO_PAD_HINT = (
     "No pad? Hear riffpad play a recorded performance: riffpad --replay demo\n"
     "Pad plugged in but not found? riffpad doctor says what is missing."
 )
-
-
-def replay_path(name: str | os.PathLike) -> str | os.PathLike:
-    """A capture to replay: the name ``demo`` is the shipped demo, unless a file of that
-    name exists here (then that file: a path the player typed always wins)."""
-    if os.fspath(name) == DEMO_NAME and not os.path.exists(name):
-        return DEMO_CAPTURE
-    return name
 
 
 def default_make_request(engine_module):
