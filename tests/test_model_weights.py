@@ -212,7 +212,7 @@ def test_builtin_loops_fill_the_clip_in_whole_bars():
 
 
 def test_a_warning_note_is_printed_once(caplog, capsys):
-    """"no audio output" reached the terminal twice: as riffpad's line and again through
+    """ "no audio output" reached the terminal twice: as riffpad's line and again through
     the logging handler. A plain-line note is printed once (and kept at debug level)."""
     import io
     import logging
@@ -225,3 +225,34 @@ def test_a_warning_note_is_printed_once(caplog, capsys):
         view.note("no audio: no device; playing silently", logging.WARNING)
     assert buf.getvalue().count("playing silently") == 1
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_model_import_refuses_a_malicious_ckpt(tmp_path, tiny_model_dir, cache_home):
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    marker = tmp_path / "pwned"
+    ckpt = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "evil": Payload(marker)}, ckpt)
+    out = tmp_path / "imported"
+    args = ["model", "import", str(ckpt), "--config", str(tiny_model_dir), "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert str(ckpt) in result.output and "refused" in result.output
+    assert not marker.exists() and not out.exists()
+
+
+def test_model_import_says_what_it_needs_offline(tmp_path, monkeypatch, cache_home):
+    from click.testing import CliRunner
+    from huggingface_hub import constants
+
+    from riffpad.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hub"))
+    ckpt = tmp_path / "model.safetensors"
+    ckpt.write_bytes(b"")
+    result = CliRunner().invoke(main, ["model", "import", str(ckpt)])
+    assert result.exit_code == 1
+    assert "riffpad model pull" in result.output and "--config" in result.output
