@@ -188,3 +188,19 @@ def test_pull_onto_a_full_disk_is_refused_before_downloading(riffusion_files, tm
             assert not [p for m, p, _ in hub.log if m == "GET" and "/resolve/" in p]
     finally:
         subprocess.run(["umount", str(home)], check=False)
+
+
+def test_first_run_with_the_hub_unreachable_says_what_to_do(tmp_path):
+    with FakeHub({}) as hub:
+        dead = hub.url  # the port is closed once the server stops
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=dead, PYTHONPATH=str(ROOT))
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_HUB_CACHE", None)
+    cmd = [sys.executable, "-m", "riffpad", "render", "--prompt-a", "X", "--no-audio"]
+    done = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "t")], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1
+    assert f"{REPO} is not downloaded yet, and could not reach the Hugging Face Hub" in done.stderr
+    assert "riffpad model pull" in done.stderr and "--model PATH" in done.stderr
+    assert "Traceback" not in done.stderr and "HF_HUB_OFFLINE" not in done.stderr
