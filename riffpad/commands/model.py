@@ -20,12 +20,14 @@ def _hub():
     return hub
 
 
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest parent that exists (what will hold it once created)."""
+    return next((p for p in [path, *path.parents] if p.exists()), Path("/"))
+
+
 def free_bytes(path: Path) -> int:
-    """Free space on the file system that holds ``path`` (or its nearest existing parent)."""
-    for p in [path, *path.parents]:
-        if p.exists():
-            return shutil.disk_usage(p).free
-    return shutil.disk_usage("/").free
+    """Free space on the file system that holds ``path``."""
+    return shutil.disk_usage(_existing(path)).free
 
 
 def _cached_size(plan, cache: Path) -> int:
@@ -70,7 +72,7 @@ def pull(repo: str, revision: str | None, no_verify: bool) -> None:
     )
     from riffpad.engine.weights import cache_root
 
-    same_fs = free_bytes(cache) == free_bytes(cache_root())
+    same_fs = _existing(cache).stat().st_dev == _existing(cache_root()).stat().st_dev
     checks = [(cache, need + (converts if same_fs else 0))]
     if converts and not same_fs:
         checks.append((cache_root(), converts))
