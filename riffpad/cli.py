@@ -110,7 +110,7 @@ INSTRUMENT_OPTIONS = (
               help="Log every output report sent to the pad (JSON Lines).")  # fmt: skip
 @click.option("--mapping", metavar="FILE", help="Control mapping (default: mappings/dualsense).")
 @click.option("--calibration", metavar="FILE", help="Calibration file (default: the pad's).")
-@click.option("--seed-image", metavar="NAME|FILE", help="Seed image (default: og_beat).")
+@click.option("--seed-image", metavar="NAME|FILE", help="Seed (default: og_beat or builtin:beat).")
 @click.option("--trigger-feel", is_flag=True, help="L2 resists more the more steps it asks.")
 @click.option("--jam", is_flag=True, help="Jam at once: endless music that follows the pad.")
 @click.option("--record-audio", metavar="FILE", type=click.Path(dir_okay=False),
