@@ -256,3 +256,33 @@ def test_model_import_says_what_it_needs_offline(tmp_path, monkeypatch, cache_ho
     result = CliRunner().invoke(main, ["model", "import", str(ckpt)])
     assert result.exit_code == 1
     assert "riffpad model pull" in result.output and "--config" in result.output
+
+
+def test_instrument_and_render_start_from_the_same_default_seed(
+    tiny_model_dir, tmp_path, monkeypatch, single_thread
+):
+    """A model whose seed_images/ holds masks and other seeds but no og_beat: the instrument's
+    first seed is the built-in beat, as render's, not the first PNG (a mask)."""
+    import io
+
+    from riffpad.instrument.app import Options, build
+    from riffpad.instrument.status import Snapshot, StatusView
+    from riffpad.resources import DEMO_CAPTURE
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    folder = shutil.copytree(tiny_model_dir, tmp_path / "no-og")
+    (folder / "seed_images" / "og_beat.png").rename(folder / "seed_images" / "agile.png")
+    (folder / "seed_images" / "mask_left_half.png").rename(
+        folder / "seed_images" / "a_mask_first.png"
+    )
+    engine = Engine.load(folder, device="cpu")
+    opts = Options(replay=str(DEMO_CAPTURE), no_audio=True, live=False, engine=engine)
+    opts.out = str(tmp_path / "w")
+    inst = build(opts, StatusView(Snapshot(), live=False, stream=io.StringIO()))
+    try:
+        assert inst.seed_images[0] == "builtin:beat" == engine.default_seed_image()
+        take = engine.render(RenderRequest("dub", steps=2, denoising=0.5), audio=False)
+        assert take.params["seed_image"] == "builtin:beat"
+        assert take.lineage["seed_image"] == "builtin:beat"
+    finally:
+        inst.worker.close(cancel_pending=True, timeout=0.1)
