@@ -84,6 +84,9 @@ class InstantEngine:
     def seed_images(self):
         return []
 
+    def default_seed_image(self):
+        return "builtin:beat"
+
     def info(self):
         return EngineInfo(self.model, None, self.device)
 

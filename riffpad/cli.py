@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "convert": "riffpad.commands.convert:convert",
     "udev": "riffpad.commands.udev:udev",
     "doctor": "riffpad.commands.doctor:doctor",
+    "model": "riffpad.commands.model:model",
 }
 
 

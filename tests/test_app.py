@@ -113,6 +113,9 @@ class EngineContract:
     def seed_images(self):
         return []
 
+    def default_seed_image(self):
+        return "builtin:beat"
+
     def info(self):
         return EngineInfo(self.model, self.scheduler, self.device)
 
@@ -413,6 +416,9 @@ class Engine:  # riffpad.engine.api.EngineAPI
 
     def seed_images(self):
         return []
+
+    def default_seed_image(self):
+        return "builtin:beat"
 
     def info(self):
         return EngineInfo("sigint-fake")

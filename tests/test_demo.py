@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from fakehid import FakeBackend
 
 from riffpad.controls import Controls, load_calibration, load_mapping
-from riffpad.instrument.wiring import DEMO_CAPTURE, replay_path
 from riffpad.pad.capture import read_capture
 from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import Transport
+from riffpad.resources import DEMO_CAPTURE, replay_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

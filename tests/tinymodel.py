@@ -183,3 +183,20 @@ def save_tiny_model(path: str | Path, seed: int = 0) -> Path:
 
 if __name__ == "__main__":
     print(save_tiny_model(sys.argv[1] if len(sys.argv) > 1 else "tiny-riffusion"))
+
+
+def pickle_weights(path: str | Path) -> Path:
+    """Turn a saved tiny model into the December 2022 layout: every weight file a pickled
+    state dict (``torch.save``) instead of safetensors, as riffusion-model-v1 ships."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    for part, name in (
+        ("vae", "diffusion_pytorch_model"),
+        ("unet", "diffusion_pytorch_model"),
+        ("text_encoder", "pytorch_model"),
+    ):
+        st = next((path / part).glob("*.safetensors"))
+        torch.save(load_file(st), path / part / f"{name}.bin")
+        st.unlink()
+    return path

@@ -107,8 +107,9 @@ def _summary(cal, old) -> object:
 @click.command()
 @click.option(
     "--replay",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Calibrate from a capture (riffpad record) instead of a live pad.",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Calibrate from a capture (riffpad record) instead of a live pad; 'demo': the "
+    "shipped demo.",
 )
 @pad_option("device_path")
 @click.option(
@@ -142,7 +143,7 @@ def calibrate(replay: Path | None, device_path: str | None, output: Path | None,
     from riffpad.pad.device import PadReader
 
     console = Console(highlight=False, emoji=False)
-    device = open_source(replay, device_path, realtime=False)
+    device = open_source(replay, device_path, realtime=False, command="calibrate")
 
     serial = device.serial or None
     target = output or default_path(serial)

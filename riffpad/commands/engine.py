@@ -80,13 +80,15 @@ def load_request_file(path: Path):
 )
 @click.option(
     "--seed-image",
-    default="og_beat",
+    default="default",
     show_default=True,
-    help="A name in the model's seed_images/, builtin:beat, a PNG or audio file, or none.",
+    help="A name in the model's seed_images/, builtin:beat (techno, waltz, shuffle, dub), "
+    "a PNG or audio file, or none. default: og_beat if the model has it, else builtin:beat.",
 )
 @click.option("--mask-image", help="Mask (white = repaint) by name in seed_images/ or path.")
 @click.option("--scheduler", help="default (the model's own), pndm, dpm++, euler, ddim.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Hub id or folder.")
+@click.option("--revision", metavar="REV", help="Hub branch, tag, commit or refs/pr/N.")
 @torch_device_option()
 @click.option("--dtype", help="float16 or float32 (default: float16 on CUDA, else float32).")
 @click.option(
@@ -116,6 +118,7 @@ def render(
     mask_image,
     scheduler,
     model,
+    revision,
     torch_device,
     dtype,
     request_file,
@@ -147,7 +150,9 @@ def render(
         except RequestError as exc:
             raise click.UsageError(str(exc)) from exc
     try:
-        engine = Engine.load(model, device=torch_device, dtype=dtype, scheduler=scheduler)
+        engine = Engine.load(
+            model, device=torch_device, dtype=dtype, scheduler=scheduler, revision=revision
+        )
         take = engine.render(request, audio=not no_audio)
     except (ModelError, RequestError, SeedError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -116,7 +116,11 @@ def render(reader: PadReader, source: str):
 
 
 @click.command()
-@click.option("--replay", type=click.Path(exists=True, dir_okay=False), help="Read a capture.")
+@click.option(
+    "--replay",
+    type=click.Path(dir_okay=False),
+    help="Read a capture; 'demo' reads the shipped demo (a file named demo here wins).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per report on stdout.")
 @pad_option()
 @click.option(
@@ -150,7 +154,9 @@ def monitor(
     """
     from riffpad.commands.pad import open_source
 
-    dev = open_source(replay, path, realtime=not as_json if realtime is None else realtime)
+    dev = open_source(
+        replay, path, realtime=not as_json if realtime is None else realtime, command="monitor"
+    )
     if replay:
         reader = PadReader(dev, reconnect=False, reset_leds=False, clock=dev.handle.capture_time)
         source = f"replay {replay}"

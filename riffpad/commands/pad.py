@@ -24,23 +24,34 @@ from riffpad.pad.state import PadState
 BATTERY_WAIT_S = 1.0  # a pad sends 250-1000 reports/s; one with a battery byte comes fast
 
 
-def open_or_exit(path: str | None) -> PadDevice:
-    """open_pad for commands: a clear message and exit status 1 instead of a traceback."""
+def open_or_exit(path: str | None, command: str | None = None) -> PadDevice:
+    """open_pad for commands: a clear message and exit status 1 instead of a traceback;
+    with no pad at all, how to try ``riffpad COMMAND`` with the shipped demo capture."""
+    from riffpad.pad.device import PadNotFound
+    from riffpad.resources import no_pad_hint
+
     try:
         return open_pad(path)
+    except PadNotFound as err:
+        hint = f"\n{no_pad_hint(command)}" if command and path is None else ""
+        raise click.ClickException(f"{err}{hint}") from err
     except PadError as err:
         raise click.ClickException(str(err)) from err
 
 
-def open_source(replay: str | None, path: str | None, *, realtime: bool) -> PadDevice:
-    """The replay of a capture when ``replay`` names one, else the pad at ``path`` (the
-    first found); a clear message and exit status 1 instead of a traceback."""
+def open_source(
+    replay: str | None, path: str | None, *, realtime: bool, command: str | None = None
+) -> PadDevice:
+    """The replay of a capture when ``replay`` names one (``demo``: the shipped one), else
+    the pad at ``path`` (the first found); a clear message and exit status 1 instead of a
+    traceback."""
     if not replay:
-        return open_or_exit(path)
+        return open_or_exit(path, command)
     from riffpad.pad.capture import CaptureError, replay_device
+    from riffpad.resources import replay_path
 
     try:
-        return replay_device(replay, realtime=realtime)
+        return replay_device(replay_path(replay), realtime=realtime)
     except CaptureError as err:
         raise click.ClickException(str(err)) from err
 
@@ -154,7 +165,7 @@ def record(file: str, path: str | None, seconds: float | None) -> None:
     """
     from riffpad.pad.capture import CaptureWriter, make_header
 
-    dev = open_or_exit(path)
+    dev = open_or_exit(path, "record")
     header = make_header(
         dev.transport,
         dev.info.product_id,

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 
     from riffpad.engine.engine import RenderRequest
 
-DEFAULT_SEED_IMAGE = "og_beat"  # Riffusion's default seed_image_id
-
 
 class EngineTake(Protocol):
     """One rendered clip, as the instrument reads it (``riffpad.engine.Take``)."""
@@ -72,6 +70,10 @@ class EngineAPI(Protocol):
 
     def seed_images(self) -> list[str]:
         """Names of the seed images this engine can start from."""
+        ...
+
+    def default_seed_image(self) -> str:
+        """The seed a request that names none starts from (og_beat, else a built-in loop)."""
         ...
 
     def info(self) -> EngineInfo:

@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from riffpad.engine import loader, seeds
-from riffpad.engine.api import DEFAULT_SEED_IMAGE, EngineInfo
+from riffpad.engine.api import EngineInfo
 from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
 from riffpad.engine.spectrogram import audio_from_image, tag_image
 
@@ -49,7 +49,7 @@ class RenderRequest:
     denoising: float = 0.75
     guidance_b: float | None = None
     denoising_b: float | None = None
-    seed_image: str | None = DEFAULT_SEED_IMAGE
+    seed_image: str | None = seeds.AUTO  # og_beat if the model has it, else builtin:beat
     mask_image: str | None = None
     scheduler: str | None = None  # None: the engine's scheduler
     width: int = 512  # only used without a seed image
@@ -215,18 +215,21 @@ class Engine:
         scheduler: str | None = None,
         options: EngineOptions | None = None,
         cache_dir: str | Path | None = None,
+        revision: str | None = None,
     ) -> Engine:
-        """Load ``model`` (Hub id or diffusers folder) on ``device`` (default: CUDA, MPS, CPU)
-        in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
+        """Load ``model`` (Hub id at ``revision``, or a diffusers folder) on ``device``
+        (default: CUDA, MPS, CPU) in ``dtype`` (default: float16 on CUDA, float32 elsewhere)."""
         t0 = time.perf_counter()
         options = options or EngineOptions()
         dev = loader.pick_device(device)
         dt = loader.pick_dtype(dev, dtype)
-        folder = loader.resolve_model(model, cache_dir=cache_dir)
+        folder = loader.resolve_model(model, cache_dir=cache_dir, revision=revision)
         channels_last = options.channels_last
         if channels_last is None:
             channels_last = dev.type == "cuda"
-        loaded = loader.load_components(folder, dev, dt, None, channels_last=channels_last)
+        loaded = loader.load_components(
+            folder, dev, dt, None, channels_last=channels_last, label=str(model)
+        )
         engine = cls(loaded, str(model), options)
         if scheduler is not None:
             engine.set_scheduler(scheduler)
@@ -261,20 +264,17 @@ class Engine:
     def describe_prompt(prompt: str | Node) -> str:
         return prompt if isinstance(prompt, str) else describe(prompt)
 
+    def default_seed_image(self) -> str:
+        """The seed a request that names none starts from (``seeds.default_seed``)."""
+        return seeds.default_seed(self.folder)
+
     # -- rendering --------------------------------------------------------------------------
     def warmup(self, request: RenderRequest | None = None) -> float:
         """One tiny render (two UNet steps with CFG, VAE encode and decode, audio) so the first
         real generation does not pay for lazy initialisation. Returns the seconds it took."""
         t0 = time.perf_counter()
         if request is None:
-            have_og = DEFAULT_SEED_IMAGE in self.seed_images()
-            request = RenderRequest(
-                "warmup",
-                steps=2,
-                denoising=0.5,
-                seed_image=DEFAULT_SEED_IMAGE if have_og else None,
-                seed_a=0,
-            )
+            request = RenderRequest("warmup", steps=2, denoising=0.5, seed_a=0)
         self.render(request)
         self.warmup_seconds = time.perf_counter() - t0
         return self.warmup_seconds
@@ -289,6 +289,8 @@ class Engine:
         """Render one clip. ``request`` may be a Take's ``lineage`` dict."""
         if isinstance(request, dict):
             request = RenderRequest.from_dict(request)
+        if request.seed_image == seeds.AUTO:  # the take's JSON names the seed it used
+            request = dataclasses.replace(request, seed_image=self.default_seed_image())
         with self._lock:
             return self._render(request, audio, on_step)
 
@@ -439,7 +441,7 @@ def request_from_riffusion(data: Any) -> RenderRequest:
         _field(part, "negative_prompt", (str,), f"{side}.", None)
     alpha = float(_field(data, "alpha", (int, float), ""))
     steps = _field(data, "num_inference_steps", (int,), "", 50)
-    seed_image = _field(data, "seed_image_id", (str,), "", DEFAULT_SEED_IMAGE)
+    seed_image = _field(data, "seed_image_id", (str,), "", seeds.AUTO)
     mask_image = _field(data, "mask_image_id", (str,), "", None) or None
     for name, value in (("seed_image_id", seed_image), ("mask_image_id", mask_image)):
         if value is not None and not seeds.is_plain_name(value):

@@ -1,10 +1,10 @@
-"""Find and load a Stable Diffusion v1 checkpoint in diffusers format, safetensors only.
+"""Find and load a Stable Diffusion v1 checkpoint in diffusers format.
 
 The default is ``riffusion/riffusion-model-v1`` from the Hugging Face Hub: downloaded on first
-use (huggingface_hub shows progress bars), read from the cache afterwards, offline included.
-A local folder in diffusers format works the same way. Weights are read with safetensors only:
-``.bin``/``.ckpt`` files are Python pickles, which can run code when loaded, so riffpad refuses
-them instead of unpickling a file it cannot vouch for. The safety checker is never loaded.
+use (only the files riffpad loads, see ``hub``), read from the cache afterwards, offline
+included. A local folder in diffusers format works the same way. Safetensors weights are read
+as they are; pickled ``.bin`` weights go once through torch's weights-only unpickler into a
+safetensors copy in riffpad's cache (see ``weights``). The safety checker is never loaded.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 
 from riffpad import DEFAULT_MODEL  # also riffpad.engine.DEFAULT_MODEL
+from riffpad.engine import hub, weights
+from riffpad.engine.weights import PICKLE_SUFFIXES, WEIGHTED
 
 log = logging.getLogger(__name__)
 
-WEIGHTED = ("vae", "text_encoder", "unet")
-PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+__all__ = ["DEFAULT_MODEL", "PICKLE_SUFFIXES", "WEIGHTED"]
 
 # Named schedulers (diffusers classes, built from the checkpoint's scheduler config).
 SCHEDULERS = {
@@ -31,17 +32,6 @@ SCHEDULERS = {
     "ddim": "DDIMScheduler",
 }
 SCHEDULER_ALIASES = {"dpmsolver++": "dpm++", "dpm": "dpm++", "dpmpp": "dpm++"}
-
-_DOWNLOAD_PATTERNS = [
-    "model_index.json",
-    "*/config.json",
-    "*/*.safetensors",
-    "*/*.safetensors.index.json",
-    "tokenizer/*",
-    "scheduler/*",
-    "*.png",  # the seed-image library (seed_images/*.png; matches at any depth)
-]
-_SKIP_PATTERNS = ["*.fp16.*", "*non_ema*", "*.bin", "*.ckpt", "*.pt", "*.pth"]
 
 
 class ModelError(RuntimeError):
@@ -78,58 +68,55 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     return names[dtype]
 
 
-def _refuse_pickles(folder: Path) -> None:
-    for part in WEIGHTED:
-        sub = folder / part
-        if not sub.is_dir():
-            raise ModelError(f"{folder} is not a diffusers model folder: no {part}/ inside")
-        if any(sub.glob("*.safetensors")):
-            continue
-        pickles = sorted(p.name for p in sub.iterdir() if p.suffix in PICKLE_SUFFIXES)
-        found = f" (found {', '.join(pickles)})" if pickles else ""
-        raise ModelError(
-            f"{sub} has no .safetensors weights{found}. riffpad loads safetensors only and "
-            "never unpickles .bin/.ckpt files, which can run arbitrary code. Convert the "
-            "weights to safetensors with a tool you trust, or use a model that ships them."
-        )
+def check_folder(folder: Path) -> None:
+    """A diffusers folder riffpad can load: every weighted component has weights."""
+    try:
+        weights.components(folder)
+    except weights.WeightsError as exc:
+        raise ModelError(str(exc)) from None
 
 
-def resolve_model(model: str | Path = DEFAULT_MODEL, cache_dir: str | Path | None = None) -> Path:
-    """A local folder, or a Hub repo id downloaded to (or found in) the Hugging Face cache.
+def resolve_model(
+    model: str | Path = DEFAULT_MODEL,
+    cache_dir: str | Path | None = None,
+    revision: str | None = None,
+) -> Path:
+    """A local folder, or a Hub repo id (at ``revision``) found in or fetched to the cache.
 
     The cache is tried first, without network, so a downloaded model works offline.
     """
     path = Path(model).expanduser()
-    if path.suffix in PICKLE_SUFFIXES:
-        raise ModelError(
-            f"{model}: riffpad refuses pickle checkpoints (.bin/.ckpt): loading one can run "
-            "arbitrary code. Give a diffusers folder with .safetensors weights."
-        )
     if path.is_file():
-        raise ModelError(f"{model} is a file; give a folder in diffusers format")
+        hint = " (turn it into one with: riffpad model import FILE)"
+        raise ModelError(f"{model} is a file; give a folder in diffusers format{hint}")
     if path.is_dir():
-        _refuse_pickles(path)
+        check_folder(path)
         return path
-    if str(model).count("/") != 1 or str(model).startswith((".", "/", "~")):
+    if not hub.is_repo_id(str(model)):
         raise ModelError(f"{model}: no such folder, and not a Hugging Face repo id (owner/name)")
-
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    kwargs = dict(repo_id=str(model), allow_patterns=_DOWNLOAD_PATTERNS, cache_dir=cache_dir)
-    kwargs["ignore_patterns"] = _SKIP_PATTERNS
+    repo = str(model)
+    folder = hub.cached_folder(repo, revision, cache_dir)
+    if folder is not None:
+        try:
+            weights.components(folder)
+            return folder
+        except weights.WeightsError:
+            pass  # partly downloaded: fetch the rest
+    if hub.offline():
+        raise ModelError(
+            hub.first_run_message(repo, revision, hub.explain(OSError(), repo, revision))
+        )
     try:
-        folder = Path(snapshot_download(local_files_only=True, **kwargs))
-        _refuse_pickles(folder)
-        return folder
-    except (LocalEntryNotFoundError, ModelError, OSError):
-        pass
-    log.info("downloading %s (first run only; cached afterwards)", model)
-    try:
-        folder = Path(snapshot_download(**kwargs))
-    except Exception as exc:  # network, auth, unknown repo: one clear message
-        raise ModelError(f"could not download {model}: {exc}") from exc
-    _refuse_pickles(folder)
+        plan = hub.plan(repo, revision)
+        if plan.missing:
+            raise ModelError(f"{repo} is not a model riffpad can play: {'; '.join(plan.missing)}")
+        log.warning(
+            "downloading %s (%s, first run only; cached afterwards)", repo, hub.human(plan.size)
+        )
+        folder = hub.download(plan, cache_dir)
+    except hub.HubError as exc:
+        raise ModelError(hub.first_run_message(repo, revision, str(exc))) from None
+    check_folder(folder)
     return folder
 
 
@@ -176,6 +163,7 @@ def load_components(
     dtype: torch.dtype,
     scheduler: str | None = None,
     channels_last: bool = False,
+    label: str = "",
 ) -> Loaded:
     """Load vae, text encoder, tokenizer, unet and scheduler with their own library classes."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -183,20 +171,21 @@ def load_components(
     from transformers import CLIPTextModel, CLIPTokenizer
     from transformers.utils import logging as tlogging
 
-    _refuse_pickles(folder)
+    try:
+        dirs = weights.load_dirs(folder, label=label)
+    except weights.WeightsError as exc:
+        raise ModelError(str(exc)) from None
     # Reading a local folder needs no progress bars (downloads showed theirs already).
     bars = tlogging.is_progress_bar_enabled()
     dlogging.disable_progress_bar()
     tlogging.disable_progress_bar()
     try:
-        vae = AutoencoderKL.from_pretrained(
-            folder, subfolder="vae", torch_dtype=dtype, use_safetensors=True
-        )
+        vae = AutoencoderKL.from_pretrained(dirs["vae"], torch_dtype=dtype, use_safetensors=True)
         unet = UNet2DConditionModel.from_pretrained(
-            folder, subfolder="unet", torch_dtype=dtype, use_safetensors=True
+            dirs["unet"], torch_dtype=dtype, use_safetensors=True
         )
         text_encoder = CLIPTextModel.from_pretrained(
-            folder, subfolder="text_encoder", dtype=dtype, use_safetensors=True
+            dirs["text_encoder"], dtype=dtype, use_safetensors=True
         )
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
     except (OSError, ValueError) as exc:

@@ -2,7 +2,9 @@
 
 A seed is one of
 - ``None`` / ``"none"``: no image, pure text-to-audio from noise at full strength;
-- ``"builtin:beat"``: a drum and bass loop riffpad synthesises itself (no one else's data);
+- ``"builtin:NAME"``: a loop riffpad synthesises itself (``loops.LOOPS``: beat, techno, waltz,
+  shuffle, dub; no one else's data);
+- ``"default"``: ``og_beat`` when the model has it, else ``builtin:beat`` (``default_seed``);
 - a name in the model folder's ``seed_images/`` (riffusion-model-v1: og_beat, agile, marim,
   motorway, vibes; Riffusion's server resolves ids the same way, as ``<id>.png``);
 - a path to an image (PNG) or to an audio file, which is turned into a spectrogram seed.
@@ -18,15 +20,25 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SAMPLE_RATE = 44100
-HOP = 441  # 10 ms: one image column
-CLIP_COLUMNS = 512
-CLIP_SAMPLES = HOP * (CLIP_COLUMNS - 1)  # 225351 samples = 5.11 s, what a 512 px image holds
-CLIP_SECONDS = CLIP_SAMPLES / SAMPLE_RATE
-BEAT_BARS = 2  # two bars of 4/4 fill the clip exactly ...
-BEAT_BPM = 60 * 4 * BEAT_BARS / CLIP_SECONDS  # ... at 93.93 BPM
+from riffpad.engine.loops import (  # re-exported: riffpad.engine.seeds.synth_beat etc.
+    BEAT_BARS,
+    BEAT_BPM,
+    CLIP_COLUMNS,
+    CLIP_SAMPLES,
+    CLIP_SECONDS,
+    HOP,
+    LOOPS,
+    SAMPLE_RATE,
+    synth_beat,
+)
+
+__all__ = ["BEAT_BARS", "BEAT_BPM", "CLIP_COLUMNS", "HOP", "synth_beat"]
+
 BUILTIN_PREFIX = "builtin:"
-BUILTINS = ("beat",)
+BUILTINS = tuple(LOOPS)
+DEFAULT_SEED_IMAGE = "og_beat"  # Riffusion's default seed_image_id
+DEFAULT_BUILTIN = BUILTIN_PREFIX + "beat"
+AUTO = "default"  # a request's seed_image when it names none: see default_seed()
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _NAME = re.compile(r"[\w.-]+")
@@ -43,71 +55,13 @@ class Seed:
     label: str
 
 
-def synth_beat(
-    sample_rate: int = SAMPLE_RATE, samples: int = CLIP_SAMPLES, bars: int = BEAT_BARS
-) -> np.ndarray:
-    """A dry drum and bass loop in A minor that fills ``samples`` in whole bars of 4/4.
-
-    Kick on 1 and 3 (and the "and" of 3), snare on 2 and 4, closed hats on eighths, a
-    sub bass on the eighths following a i-VI-VII-i line. Deterministic (fixed noise seed).
-    """
-    rng = np.random.default_rng(94)
-    out = np.zeros(samples, np.float64)
-    beat = samples / (4 * bars)  # samples per quarter note
-    t = np.arange(samples) / sample_rate
-
-    def place(start: float, sound: np.ndarray, gain: float) -> None:
-        i = round(start)
-        n = min(len(sound), samples - i)
-        out[i : i + n] += gain * sound[:n]
-
-    def env(length_s: float, decay_s: float) -> np.ndarray:
-        n = int(length_s * sample_rate)
-        return np.exp(-np.arange(n) / (decay_s * sample_rate))
-
-    # Kick: a sine falling from 150 Hz to 45 Hz.
-    k_env = env(0.35, 0.09)
-    k_t = np.arange(len(k_env)) / sample_rate
-    freq = 45 + 105 * np.exp(-k_t / 0.03)
-    kick = np.sin(2 * np.pi * np.cumsum(freq) / sample_rate) * k_env
-    # Snare: noise plus a 190 Hz body.
-    s_env = env(0.2, 0.05)
-    s_t = np.arange(len(s_env)) / sample_rate
-    snare = (0.7 * rng.standard_normal(len(s_env)) + 0.5 * np.sin(2 * np.pi * 190 * s_t)) * s_env
-    # Hat: differenced noise (bright), very short.
-    h_env = env(0.05, 0.012)
-    hat = np.diff(rng.standard_normal(len(h_env) + 1)) * h_env
-
-    roots = (55.0, 43.65, 49.0, 55.0)  # A1, F1, G1, A1: one per half bar
-    for bar in range(bars):
-        for q in range(4):
-            pos = (bar * 4 + q) * beat
-            if q in (0, 2):
-                place(pos, kick, 0.9)
-            else:
-                place(pos, snare, 0.45)
-            for half in (0, 1):
-                place(pos + half * beat / 2, hat, 0.12 if half else 0.18)
-        place((bar * 4 + 2.5) * beat, kick, 0.6)
-    # Bass: eighth notes, a saw-ish tone with a short envelope.
-    eighth = beat / 2
-    for n in range(8 * bars):
-        root = roots[(n // 4) % len(roots)]
-        start = round(n * eighth)
-        end = min(samples, round((n + 1) * eighth))
-        seg = t[start:end] - t[start]
-        tone = np.sin(2 * np.pi * root * seg) + 0.3 * np.sin(4 * np.pi * root * seg)
-        out[start:end] += 0.35 * tone * np.exp(-seg / 0.18)
-    return (out / np.max(np.abs(out)) * 0.9).astype(np.float32)
-
-
 @functools.lru_cache(maxsize=4)
 def builtin_image(name: str) -> Image.Image:
-    if name != "beat":
+    if name not in LOOPS:
         raise SeedError(f"no built-in seed {name!r}; built-ins: {', '.join(BUILTINS)}")
     from riffpad.engine.spectrogram import image_from_audio
 
-    return image_from_audio(synth_beat())
+    return image_from_audio(LOOPS[name].synth())
 
 
 def audio_to_seed(path: Path) -> Image.Image:
@@ -132,9 +86,17 @@ def is_plain_name(name: str) -> bool:
 
 
 def seed_names(model_dir: Path | None) -> list[str]:
+    """Seeds to play from: the model's seed images (not its masks), then riffpad's loops."""
     folder = Path(model_dir) / "seed_images" if model_dir else None
-    named = sorted(p.stem for p in folder.glob("*.png")) if folder and folder.is_dir() else []
+    pngs = sorted(p.stem for p in folder.glob("*.png")) if folder and folder.is_dir() else []
+    named = [n for n in pngs if not n.startswith("mask")]
     return named + [BUILTIN_PREFIX + b for b in BUILTINS]
+
+
+def default_seed(model_dir: Path | None) -> str:
+    """Riffusion's ``og_beat`` when the model folder has it, else riffpad's own beat; never
+    whichever PNG happens to come first (Riffusion's seed_images/ holds masks too)."""
+    return DEFAULT_SEED_IMAGE if _named_png(DEFAULT_SEED_IMAGE, model_dir) else DEFAULT_BUILTIN
 
 
 def _named_png(name: str, model_dir: Path | None) -> Path | None:
@@ -155,6 +117,8 @@ def resolve_seed(spec: str | None, model_dir: Path | None) -> Seed:
     if spec is None or str(spec).strip().lower() in ("", "none"):
         return Seed(None, None, "none")
     spec = str(spec)
+    if spec == AUTO:
+        spec = default_seed(model_dir)
     if spec.startswith(BUILTIN_PREFIX):
         name = spec[len(BUILTIN_PREFIX) :]
         return Seed(builtin_image(name).copy(), ("builtin", name), spec)

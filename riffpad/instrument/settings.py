@@ -109,6 +109,9 @@ class Settings:
     model: str | None = option(
         None, "--model", "Model folder or Hugging Face id.", metavar="PATH|ID"
     )
+    revision: str | None = option(
+        None, "--revision", "Hub model branch, tag, commit or refs/pr/N.", metavar="REV"
+    )
     torch_device: str | None = option(
         None, "--torch-device", "torch device: cpu, cuda, cuda:1, mps.",
         metavar="DEV", check=torch_device,

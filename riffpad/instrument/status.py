@@ -113,4 +113,6 @@ class StatusView:
         self.snapshot.note(message)
         if self._live is None:  # plain lines (also before the live view starts: model loading)
             print(f"riffpad: {message}", file=self.stream, flush=True)
+            # Already on screen: at WARNING the log handler would print it a second time.
+            level = min(level, logging.DEBUG)
         log.log(level, message)

@@ -13,11 +13,10 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from riffpad import DEFAULT_MODEL
-from riffpad.engine.api import DEFAULT_SEED_IMAGE, EngineAPI
+from riffpad.engine.api import EngineAPI
 from riffpad.instrument.app import HeldPad, Instrument, pad_label
 from riffpad.instrument.feedback import FeedbackPolicy
 from riffpad.instrument.jobs import Job, render_request
@@ -27,15 +26,12 @@ from riffpad.instrument.takes import TakeWriteError, TakeWriter
 from riffpad.jam.session import SAMPLE_RATE as JAM_RATE
 from riffpad.jam.session import JamConfig, JamSession
 from riffpad.pad.recording import RecordingBackend, RecordingHandle, WriteLog
+from riffpad.resources import replay_path
 
 
 class StartupError(Exception):
     """Something the player must fix before the instrument can start (message says what)."""
 
-
-# `riffpad --replay demo`: a short performance shipped with the package (tests/data/make_demo.py).
-DEMO_NAME = "demo"
-DEMO_CAPTURE = Path(__file__).resolve().parents[1] / "data" / "demo.jsonl"
 
 NO_PAD_HINT = (
     "No pad? Hear riffpad play a recorded performance: riffpad --replay demo\n"
@@ -44,14 +40,6 @@ NO_PAD_HINT = (
 
 # A fifth of a 512-px clip at most, so any clip of 205 px or more keeps its middle clean.
 MAX_CROSSFADE_S = 1.0
-
-
-def replay_path(name: str | os.PathLike) -> str | os.PathLike:
-    """A capture to replay: the name ``demo`` is the shipped demo, unless a file of that
-    name exists here (then that file: a path the player typed always wins)."""
-    if os.fspath(name) == DEMO_NAME and not os.path.exists(name):
-        return DEMO_CAPTURE
-    return name
 
 
 def jam_config(settings: Settings, given: JamConfig | None = None) -> JamConfig:
@@ -77,6 +65,7 @@ def load_engine(settings: Settings, view: StatusView) -> EngineAPI:
 
     engine = Engine.load(
         settings.model or DEFAULT_MODEL,
+        revision=settings.revision,
         device=settings.torch_device,
         scheduler=settings.scheduler,
         options=EngineOptions(compile=settings.compile),
@@ -86,11 +75,10 @@ def load_engine(settings: Settings, view: StatusView) -> EngineAPI:
     return engine
 
 
-def seed_image_order(names: list[str], first: str | None) -> list[str | None]:
+def seed_image_order(names: list[str], first: str) -> list[str]:
     """D-pad up/down walk the seed images the engine knows; --seed-image (a name or a file)
-    comes first, else Riffusion's default."""
+    comes first, else the engine's default (og_beat, else a built-in loop: as render picks)."""
     names = list(names)
-    first = first or (DEFAULT_SEED_IMAGE if DEFAULT_SEED_IMAGE in names else None)
     if first in names:
         names.remove(first)
     return [first, *names] if first else (names or [None])
@@ -213,7 +201,9 @@ def build(
         ),
         writes=writes,
         held=held,
-        seed_images=seed_image_order(engine.seed_images(), settings.seed_image),
+        seed_images=seed_image_order(
+            engine.seed_images(), settings.seed_image or engine.default_seed_image()
+        ),
         help_lines=controls_help(mapping),
     )
     try:
