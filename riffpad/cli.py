@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "convert": "riffpad.commands.convert:convert",
     "udev": "riffpad.commands.udev:udev",
     "doctor": "riffpad.commands.doctor:doctor",
+    "serve": "riffpad.commands.serve:serve",
 }
 
 
