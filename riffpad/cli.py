@@ -78,6 +78,7 @@ INSTRUMENT_OPTIONS = (
     "lookahead",
     "crossfade",
     "compile",
+    "engine",
 )
 
 
@@ -119,6 +120,8 @@ INSTRUMENT_OPTIONS = (
               help="Jam: milliseconds each clip overlaps the next (0-1000).")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
+@click.option("--engine", metavar="URL",
+              help="Render on a riffpad serve (or Riffusion) server instead of here.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Config file (default: config.toml in the user config dir).")  # fmt: skip
 @click.option("--no-live", is_flag=True, help="Plain log lines instead of the live view.")
@@ -143,6 +146,13 @@ def main(ctx: click.Context, verbose: int, config_file: str | None, no_live: boo
     for key, value in config.items():
         if ctx.get_parameter_source(key) in (None, click.core.ParameterSource.DEFAULT):
             opts[key] = value
+    if opts["engine"]:
+        from riffpad.engine.remote import open_remote
+
+        try:
+            opts["engine"] = open_remote(opts["engine"])
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--engine") from None
     options = Options(**{k: opts[k] for k in INSTRUMENT_OPTIONS}, live=False if no_live else None)
     if options.audio_device is not None and str(options.audio_device).isdigit():
         options.audio_device = int(options.audio_device)

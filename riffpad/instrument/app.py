@@ -508,6 +508,9 @@ class Instrument:
             snap.base_seed, snap.nudge = p.base_seed, p.nudge
         if self.jam is not None:
             self.jam.tick()
+        live = getattr(self.engine, "status_line", None)  # a remote engine: its round trip
+        if callable(live):
+            snap.device = live()
         if self.params is not None and self.clock() - self._last_report_t > TICK_S:
             self._push_feedback()
 

@@ -57,6 +57,7 @@ CONFIG_KEYS = {
     "jam": bool,
     "lookahead": (int, float),
     "crossfade": (int, float),
+    "engine": str,
 }
 
 

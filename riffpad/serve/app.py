@@ -23,7 +23,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from riffpad.serve import wire
+from riffpad.engine import wire
 
 log = logging.getLogger("riffpad.serve")
 
@@ -116,6 +116,7 @@ class Renderer:
             "device": str(self.engine.device) if self.engine is not None else None,
             "replicas": self.config.replicas,
             "max_batch": self.config.max_batch,
+            "seed_images": self.engine.seed_images() if self.engine is not None else [],
         }
         if self.load_error is not None:
             body.update(status="failed", error=self.load_error)

@@ -171,10 +171,6 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 
 def encode_output(take) -> dict:
     """A Take -> Riffusion's InferenceOutput (lossless) plus riffpad's fields."""
-    import json
-
-    from riffpad.instrument.takes import json_bytes
-
     audio = take.audio if take.audio is not None else np.zeros(0, np.float32)
     out = {
         "image": data_url("image/png", png_bytes(take.image)),
@@ -182,10 +178,22 @@ def encode_output(take) -> dict:
         "duration_s": len(audio) / float(take.sample_rate),
         "sample_rate": int(take.sample_rate),
     }
-    # params/timings/lineage through the take writer's JSON rules (numpy numbers, paths).
-    extra = json.loads(json_bytes({k: getattr(take, k) for k in ("params", "timings", "lineage")}))
-    out.update(extra)
+    for key in ("params", "timings", "lineage"):
+        out[key] = _plain(getattr(take, key))
     return out
+
+
+def _plain(value):
+    """JSON-able copy: numpy numbers as Python ones, tuples as lists, the rest as text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
 
 
 @dataclass
