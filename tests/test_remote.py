@@ -92,7 +92,7 @@ def test_a_restarted_server_is_reached_on_a_fresh_connection(engine):
 
 def test_slow_garbage_loading_refused_and_bad_requests(engine, server):
     server.mode, server.slow_s = "slow", 2.0
-    with pytest.raises(RemoteError, match="took more than 0 s|took more than 1 s"):
+    with pytest.raises(RemoteError, match=r"took more than [01] s"):
         RemoteEngine(server.url, timeout=0.5).render(REQ)
     server.mode = "garbage"
     with pytest.raises(RemoteError, match="garbage"):
@@ -100,7 +100,7 @@ def test_slow_garbage_loading_refused_and_bad_requests(engine, server):
     server.mode = "loading"
     remote = RemoteEngine(server.url)
     assert "not ready" in remote.connect()
-    with pytest.raises(RemoteError, match="503.*loading"):
+    with pytest.raises(RemoteError, match=r"503.*loading"):
         remote.render(REQ)
     server.mode, server.token = "ok", "s3cret-token-for-tests"
     with pytest.raises(RemoteError, match="token"):
@@ -212,9 +212,9 @@ def test_replay_against_an_unreachable_engine_plays_to_its_end_and_exits_0(tmp_p
     cap = write_capture(tmp_path / "in.jsonl", script)
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
     url = f"http://127.0.0.1:{free_port()}"
+    args = ["--replay", str(cap), "--engine", url, "--no-audio", "--out", str(tmp_path / "w")]
     r = subprocess.run(
-        [sys.executable, "-m", "riffpad", "--replay", str(cap), "--engine", url, "--no-audio"]
-        + ["--out", str(tmp_path / "watched")],
+        [sys.executable, "-m", "riffpad", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -225,7 +225,7 @@ def test_replay_against_an_unreachable_engine_plays_to_its_end_and_exits_0(tmp_p
     assert "Traceback" not in out
     assert f"engine {url}" in out and "unreachable" in out
     assert "generation failed (fire #1)" in out
-    assert not list((tmp_path / "watched").glob("*.json"))
+    assert not list((tmp_path / "w").glob("*.json"))
 
 
 def test_engine_option_is_a_config_key_and_checks_the_url(tmp_path):

@@ -71,7 +71,7 @@ def test_client_body_parses_back_to_the_same_request(request_):
 def test_riffusion_fields_that_contradict_the_riffpad_request_are_refused():
     body = wire.request_to_inference_input(RenderRequest("jazz piano", alpha=0.5))
     body["alpha"] = 0.75
-    with pytest.raises(RequestError, match="alpha is 0.75 but riffpad_request says 0.5"):
+    with pytest.raises(RequestError, match=r"alpha is 0\.75 but riffpad_request says 0\.5"):
         wire.parse_inference_input(body)
 
 
