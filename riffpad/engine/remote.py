@@ -75,8 +75,12 @@ class RemoteEngine:
         where = self.health.get("device")
         return f"{self.url}" + (f" ({where})" if where else "")
 
+    @property
+    def dtype(self) -> str | None:
+        return self.health.get("dtype")
+
     def scheduler_class(self) -> str | None:
-        return self._scheduler_class
+        return self._scheduler_class or self.health.get("scheduler")
 
     def seed_images(self) -> list[str]:
         names = self.health.get("seed_images")

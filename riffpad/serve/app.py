@@ -118,6 +118,8 @@ class Renderer:
             "max_batch": self.config.max_batch,
             "seed_images": self.engine.seed_images() if self.engine is not None else [],
         }
+        if self.engine is not None:
+            body.update(scheduler=self.engine.scheduler_class, dtype=str(self.engine.dtype))
         if self.load_error is not None:
             body.update(status="failed", error=self.load_error)
         return _json(200 if self.engine is not None else 503, body)
