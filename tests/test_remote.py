@@ -3,6 +3,7 @@ format (tests/wireserver.py): same takes as the local engine, and every fault a 
 instrument meets (down, slow, restarted, garbage, loading, refused) is an exception from
 ``render`` (which the instrument survives), never a hang."""
 
+import json
 import os
 import socket
 import subprocess
@@ -203,6 +204,7 @@ def test_killing_the_server_mid_jam_repeats_then_recovers(tmp_path):
     assert rms[3:-3].min() > 0.2  # never silent
     log = (tmp_path / "log.txt").read_text()
     assert "unreachable" in log or "dropped" in log
+    assert "round trip" in inst.snap.device  # the status view's engine line, kept live
 
 
 def test_replay_against_an_unreachable_engine_plays_to_its_end_and_exits_0(tmp_path):
@@ -240,3 +242,21 @@ def test_engine_option_is_a_config_key_and_checks_the_url(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "--engine wants http://host:port" in r.stderr, r.stderr
+
+
+def test_riffpad_render_engine_url_writes_the_local_take(engine, server, tmp_path):
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    args = ["render", "--engine", server.url, "-a", "jazz piano", "-b", "dub bass"]
+    args += ["--alpha", "0.4", "--seed-a", "3", "--steps", "3", "--denoise", "0.5"]
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "clip")])
+    assert r.exit_code == 0, r.output
+    local = engine.render(REQ)
+    image = Image.open(tmp_path / "clip.png")
+    assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(local.image))
+    meta = json.loads((tmp_path / "clip.json").read_text())
+    assert meta["lineage"] == local.lineage and "round_trip_s" in meta["timings"]
+    r = CliRunner().invoke(main, ["render", "--engine", "http://127.0.0.1:1", "-a", "x"])
+    assert r.exit_code == 1 and "unreachable" in r.output
