@@ -107,7 +107,8 @@ def request_to_inference_input(request: RenderRequest) -> dict:
     return {
         "alpha": float(request.alpha),
         "num_inference_steps": request.steps,
-        "seed_image_id": seed_image if seed_image and ":" not in seed_image else "og_beat",
+        # A name Riffusion knows, or null (riffpad_request says which builtin, or none).
+        "seed_image_id": seed_image if seed_image and seeds.is_plain_name(seed_image) else None,
         "mask_image_id": request.mask_image,
         "start": {
             "prompt": request.prompt_text_a,
