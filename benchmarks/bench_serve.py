@@ -129,6 +129,7 @@ def run(args, results, levels, riffusion_send, model, serve, http_factory) -> No
         cfg = ServeConfig(model=model, max_batch=batch, batch_wait_s=0.005)
         serve.run(build_app(cfg), name=name, route_prefix=f"/{name}", blocking=False)
     http = http_factory.PoolManager(maxsize=32)
+    server_s: dict[str, list] = {}  # the engine's own seconds and batch size per answer
     for name in apps:
         while http.request("GET", f"http://127.0.0.1:{PORT}/{name}/health").status != 200:
             time.sleep(0.5)
@@ -138,6 +139,8 @@ def run(args, results, levels, riffusion_send, model, serve, http_factory) -> No
             body = json.dumps(wire.request_to_inference_input(request_for(k, i, steps)))
             r = http.request("POST", f"http://127.0.0.1:{PORT}/{name}/run_inference/", body=body)
             assert r.status == 200, r.data[:200]
+            timings = json.loads(r.data)["timings"]
+            server_s.setdefault(name, []).append((timings["total_s"], timings.get("batch", 1)))
 
         return send
 
@@ -147,7 +150,11 @@ def run(args, results, levels, riffusion_send, model, serve, http_factory) -> No
         base = None
         for name in ("riffusion", *apps):
             send = riffusion_send if name == "riffusion" else sender(name, args.steps)
+            server_s.pop(name, None)
             row = closed_loop(send, n, args.requests)
+            if name in server_s:  # how much of the latency the engine itself took
+                row["engine_p50_s"] = float(np.median([t for t, _ in server_s[name]]))
+                row["mean_batch"] = float(np.mean([b for _, b in server_s[name]]))
             row.update(design=name, performers=n, steps=args.steps)
             base = base or row["rps"]
             row["x_riffusion"] = row["rps"] / base
@@ -155,6 +162,11 @@ def run(args, results, levels, riffusion_send, model, serve, http_factory) -> No
             print(
                 f"{name:>16} {n:>10} {row['rps']:8.2f} {row['p50_s']:8.3f} {row['p99_s']:8.3f}"
                 f"  x{row['x_riffusion']:.2f} vs riffusion"
+                + (
+                    f"  (engine p50 {row['engine_p50_s']:.2f} s, batch {row['mean_batch']:.1f})"
+                    if "engine_p50_s" in row
+                    else ""
+                )
             )
 
     # Jam performers kept fed: the most performers whose every clip arrives within a period.
