@@ -87,6 +87,9 @@ class InstantEngine:
     def default_seed_image(self):
         return "builtin:beat"
 
+    def status_line(self):
+        return self.info().describe()
+
     def info(self):
         return EngineInfo(self.model, None, self.device)
 

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "udev": "riffpad.commands.udev:udev",
     "doctor": "riffpad.commands.doctor:doctor",
     "model": "riffpad.commands.model:model",
+    "serve": "riffpad.commands.serve:serve",
 }
 
 

@@ -116,6 +116,9 @@ class EngineContract:
     def default_seed_image(self):
         return "builtin:beat"
 
+    def status_line(self):
+        return self.info().describe()
+
     def info(self):
         return EngineInfo(self.model, self.scheduler, self.device)
 
@@ -419,6 +422,9 @@ class Engine:  # riffpad.engine.api.EngineAPI
 
     def default_seed_image(self):
         return "builtin:beat"
+
+    def status_line(self):
+        return self.info().describe()
 
     def info(self):
         return EngineInfo("sigint-fake")

@@ -105,6 +105,7 @@ def load_request_file(path: Path):
     help="Writes OUT.wav, OUT.png and OUT.json.",
 )
 @click.option("--no-audio", is_flag=True, help="Only the spectrogram PNG and the JSON.")
+@click.option("--engine", "engine_url", metavar="URL", help="Render on this server instead.")
 def render(
     prompt_a,
     prompt_b,
@@ -124,6 +125,7 @@ def render(
     request_file,
     out,
     no_audio,
+    engine_url,
 ):
     """Render one clip (Riffusion img2img interpolation) to OUT.wav/.png/.json."""
     from riffpad.engine import Engine, ModelError, RequestError, SeedError
@@ -149,6 +151,13 @@ def render(
             )
         except RequestError as exc:
             raise click.UsageError(str(exc)) from exc
+    if engine_url:
+        from riffpad.engine.remote import remote_render
+
+        take = remote_render(engine_url, request, audio=not no_audio)
+        for path in save_take(take, out):
+            click.echo(str(path))
+        return
     try:
         engine = Engine.load(
             model, device=torch_device, dtype=dtype, scheduler=scheduler, revision=revision

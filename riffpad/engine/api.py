@@ -7,6 +7,7 @@ this module imports nothing heavy, so the contract can be read without torch.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -51,6 +52,15 @@ class EngineInfo:
         return {k: v for k, v in fields.items() if v}
 
 
+def engine_url(url: str) -> str:
+    """``--engine``'s value as ``scheme://host:port`` (http assumed); ValueError if it is
+    not an http(s) address."""
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"--engine wants http://host:port, not {url!r}")
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
 @runtime_checkable
 class EngineAPI(Protocol):
     """Render takes and promote blends; one render at a time is all the instrument asks."""
@@ -82,4 +92,8 @@ class EngineAPI(Protocol):
 
     def describe_prompt(self, prompt: Any) -> str:
         """Readable label of a prompt: text, or a promoted blend."""
+        ...
+
+    def status_line(self) -> str:
+        """The status view's engine line (a remote engine adds its round trip)."""
         ...

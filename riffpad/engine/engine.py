@@ -17,7 +17,15 @@ from PIL import Image
 
 from riffpad.engine import loader, seeds
 from riffpad.engine.api import EngineInfo
-from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
+from riffpad.engine.pipeline import (
+    Blend,
+    Item,
+    Leaf,
+    Node,
+    RiffusionCore,
+    node_from_dict,
+    node_to_dict,
+)
 from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
@@ -264,6 +272,9 @@ class Engine:
     def describe_prompt(prompt: str | Node) -> str:
         return prompt if isinstance(prompt, str) else describe(prompt)
 
+    def status_line(self) -> str:
+        return self.info().describe()
+
     def default_seed_image(self) -> str:
         """The seed a request that names none starts from (``seeds.default_seed``)."""
         return seeds.default_seed(self.folder)
@@ -289,26 +300,53 @@ class Engine:
         """Render one clip. ``request`` may be a Take's ``lineage`` dict."""
         if isinstance(request, dict):
             request = RenderRequest.from_dict(request)
-        if request.seed_image == seeds.AUTO:  # the take's JSON names the seed it used
-            request = dataclasses.replace(request, seed_image=self.default_seed_image())
         with self._lock:
             return self._render(request, audio, on_step)
 
-    def _riffuse(self, request, blend, init_latents, mask, on_step):
-        return self.core.riffuse(
-            blend,
-            init_latents=init_latents,
-            latent_shape=self.core.latent_shape(request.width, request.height),
-            mask=mask,
-            strength_a=request.denoising,
-            strength_b=_or(request.denoising_b, request.denoising),
-            guidance_a=request.guidance,
-            guidance_b=_or(request.guidance_b, request.guidance),
-            steps=request.steps,
-            on_step=on_step,
-        )
+    def render_batch(self, requests: list[RenderRequest | dict], *, audio: bool = True) -> list:
+        """Render several clips, those that can share a denoising loop as one UNet batch
+        (same steps, strength, size, scheduler, CFG on or off: ``RiffusionCore.batch_key``).
 
-    def _render(self, request: RenderRequest, want_audio: bool, on_step) -> Take:
+        Each clip equals its own ``render``. Returns one Take or one exception per request, in
+        order: a bad request fails alone, not its batch-mates.
+        """
+        out: list = [None] * len(requests)
+        with self._lock:
+            groups: dict[tuple, list[tuple[int, _Prepared]]] = {}
+            for i, request in enumerate(requests):
+                try:
+                    if isinstance(request, dict):
+                        request = RenderRequest.from_dict(request)
+                    prep = self._prepare(request)
+                    key = (prep.scheduler, self.core.batch_key(prep.item, request.steps))
+                except Exception as exc:
+                    out[i] = _as_request_error(exc)
+                    continue
+                groups.setdefault(key, []).append((i, prep))
+            for (scheduler, _), members in groups.items():
+                t = time.perf_counter()
+                try:
+                    self._use_scheduler(scheduler)
+                    steps = members[0][1].request.steps
+                    items = [prep.item for _, prep in members]
+                    results = self.core.riffuse_batch(items, steps=steps)
+                    _sync(self.device)
+                except Exception as exc:
+                    for i, _ in members:
+                        out[i] = _as_request_error(exc)
+                    continue
+                diffusion_s = time.perf_counter() - t
+                for (i, prep), result in zip(members, results, strict=True):
+                    prep.timings["diffusion_s"] = diffusion_s
+                    prep.timings["batch"] = len(members)
+                    out[i] = self._finish(prep, result, audio)
+        return out
+
+    def _prepare(self, request: RenderRequest) -> _Prepared:
+        """Inputs of one render (seed and mask images, VAE latents): everything before the
+        denoising loop."""
+        if request.seed_image == seeds.AUTO:  # the take's JSON names the seed it used
+            request = dataclasses.replace(request, seed_image=self.default_seed_image())
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         scheduler = self._use_scheduler(request.scheduler or self.scheduler_name)
@@ -322,16 +360,35 @@ class Engine:
         if seed.image is not None:
             init_latents = self.core.encode_image(seed.image, _start_seed(blend), key=seed.key)
         timings["encode_s"] = time.perf_counter() - t
+        item = Item(
+            blend,
+            init_latents,
+            self.core.latent_shape(request.width, request.height),
+            mask,
+            strength_a=request.denoising,
+            strength_b=_or(request.denoising_b, request.denoising),
+            guidance_a=request.guidance,
+            guidance_b=_or(request.guidance_b, request.guidance),
+        )
+        return _Prepared(request, scheduler, item, timings, t0)
 
+    def _render(self, request: RenderRequest, want_audio: bool, on_step) -> Take:
+        prep = self._prepare(request)
         t = time.perf_counter()
         try:
-            result = self._riffuse(request, blend, init_latents, mask, on_step)
+            result = self.core.riffuse_batch([prep.item], steps=request.steps, on_step=on_step)[0]
         except RequestError:
             raise
         except ValueError as exc:  # inputs the maths cannot take (mask size, no steps)
             raise RequestError(str(exc)) from exc
         _sync(self.device)
-        timings["diffusion_s"] = time.perf_counter() - t
+        prep.timings["diffusion_s"] = time.perf_counter() - t
+        return self._finish(prep, result, want_audio)
+
+    def _finish(self, prep: _Prepared, result, want_audio: bool) -> Take:
+        """Tags, audio, parameters and lineage of one denoised image."""
+        request, scheduler, timings = prep.request, prep.scheduler, prep.timings
+        init_latents = prep.item.init_latents
         tag_image(result.image)  # Riffusion's spectrogram EXIF tags, for every file made of it
 
         samples = None
@@ -339,7 +396,7 @@ class Engine:
             t = time.perf_counter()
             samples = np.asarray(audio_from_image(result.image), dtype=np.float32)
             timings["audio_s"] = time.perf_counter() - t
-        timings["total_s"] = time.perf_counter() - t0
+        timings["total_s"] = time.perf_counter() - prep.t0
 
         alpha = request.alpha
         params = request.to_dict()
@@ -376,6 +433,22 @@ class Engine:
             lineage=lineage,
             request=request,
         )
+
+
+@dataclass
+class _Prepared:
+    request: RenderRequest
+    scheduler: str
+    item: Item
+    timings: dict
+    t0: float
+
+
+def _as_request_error(exc: Exception) -> Exception:
+    # What the maths cannot take is the request's fault (as in ``render``).
+    if isinstance(exc, ValueError) and not isinstance(exc, RequestError | seeds.SeedError):
+        return RequestError(str(exc))
+    return exc
 
 
 def _compiled(module):

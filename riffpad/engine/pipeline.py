@@ -128,6 +128,11 @@ class LRU(OrderedDict):
         return value
 
 
+def _cat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat``, except that one tensor stays itself (a lone image makes no copy)."""
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
+
+
 def timestep_plan(scheduler, steps: int, strength: float) -> tuple[int, int]:
     """(init_timestep, t_start) exactly as interpolate_img2img computes them."""
     offset = scheduler.config.get("steps_offset", 0)
@@ -143,6 +148,31 @@ class Denoised:
     unet_calls: int
     unet_batch: int
     init_timestep: int | None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of a batch: ``riffuse``'s arguments that may differ between images."""
+
+    node: Blend
+    init_latents: torch.Tensor | None
+    latent_shape: tuple[int, ...] | None = None
+    mask: Image.Image | None = None
+    strength_a: float = 0.75
+    strength_b: float = 0.75
+    guidance_a: float = 7.0
+    guidance_b: float = 7.0
+
+
+@dataclass
+class _Planned:
+    item: Item
+    guidance: float
+    chunks: int
+    text: torch.Tensor
+    mask_t: torch.Tensor | None
+    shape: tuple[int, ...]
+    strength: float
 
 
 class RiffusionCore:
@@ -262,43 +292,107 @@ class RiffusionCore:
         on_step: Callable[[int, int], None] | None = None,
     ) -> Denoised:
         """One image from a blend: ``node.a`` and ``node.b`` mixed by ``node.alpha``."""
+        item = Item(
+            node, init_latents, latent_shape, mask, strength_a, strength_b, guidance_a, guidance_b
+        )
+        return self.riffuse_batch([item], steps=steps, eta=eta, on_step=on_step)[0]
+
+    def _plan(self, item: Item) -> _Planned:
+        """Everything one image needs before the denoising loop (no UNet call)."""
+        node, init_latents = item.node, item.init_latents
         alpha = node.alpha
-        guidance = guidance_a * (1.0 - alpha) + guidance_b * alpha
+        guidance = item.guidance_a * (1.0 - alpha) + item.guidance_b * alpha
         chunks = self.chunks(node)
         text = self.embedding(node, chunks)
 
         mask_t = None
-        if mask is not None:
+        if item.mask is not None:
             if init_latents is None:
                 raise ValueError("a mask needs a seed image to keep parts of")
-            mask_t = preprocess_mask(mask, scale_factor=self.vae_scale_factor)
+            mask_t = preprocess_mask(item.mask, scale_factor=self.vae_scale_factor)
             mask_t = mask_t.to(device=self.device, dtype=text.dtype)
             if mask_t.shape[-2:] != init_latents.shape[-2:]:
                 raise ValueError(
                     f"mask is {tuple(mask_t.shape[-2:])} latents, seed image "
                     f"{tuple(init_latents.shape[-2:])}: they must be the same size"
                 )
+        if init_latents is not None:
+            shape = tuple(init_latents.shape)
+        else:
+            shape = tuple(item.latent_shape)
+        strength = (1 - alpha) * item.strength_a + alpha * item.strength_b
+        return _Planned(item, guidance, chunks, text, mask_t, shape, strength)
+
+    def batch_key(self, item: Item, steps: int) -> tuple:
+        """Images with equal keys can share one denoising loop (``riffuse_batch``): the same
+        steps, start timestep (from strength), latent size, CFG on or off, prompt length and
+        masking. Cheap: no text encoding, no UNet."""
+        alpha = item.node.alpha
+        guidance = item.guidance_a * (1.0 - alpha) + item.guidance_b * alpha
+        if item.init_latents is None:
+            plan, shape = None, tuple(item.latent_shape)
+        else:
+            strength = (1 - alpha) * item.strength_a + alpha * item.strength_b
+            plan, shape = (
+                timestep_plan(self.scheduler, steps, strength),
+                tuple(item.init_latents.shape),
+            )
+        chunks = self.chunks(item.node)
+        return (steps, plan, shape, guidance > 1.0, chunks, item.mask is not None)
+
+    @torch.no_grad()
+    def riffuse_batch(
+        self,
+        items: list[Item],
+        *,
+        steps: int = 50,
+        eta: float = 0.0,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> list[Denoised]:
+        """Several images through one denoising loop: the UNet and the scheduler see them as
+        one batch, everything else (text, noise, CFG mix, VAE decode) runs per image with
+        the same operations as a lone image, so each equals its own ``riffuse``. The items
+        must share ``batch_key``."""
+        if not items:
+            return []
+        plans = [self._plan(item) for item in items]
+        keys = {self.batch_key(item, steps) for item in items}
+        if len(keys) > 1:
+            raise ValueError(f"these renders cannot share a batch: {sorted(map(str, keys))}")
+        first = plans[0]
 
         scheduler = self.scheduler
         # Timesteps (and sigmas) on the pipeline device, as diffusers' own pipelines keep them;
         # the values are the same as Riffusion's CPU ones.
         scheduler.set_timesteps(steps, device=self.device)
-        cfg = guidance > 1.0
+        cfg = first.guidance > 1.0
+        texts = [p.text for p in plans]
         if cfg:
-            text = torch.cat([self.prompts.unconditional(chunks), text])
+            texts = [self.prompts.unconditional(first.chunks)] * len(plans) + texts
+        text = _cat(texts)
 
-        shape = tuple(init_latents.shape) if init_latents is not None else tuple(latent_shape)
-        noise = self.noise(node, shape)
-        if init_latents is not None:
-            strength = (1 - alpha) * strength_a + alpha * strength_b
-            init_timestep, t_start = timestep_plan(scheduler, steps, strength)
-            if init_timestep < 1:
-                raise ValueError(f"denoising {strength} with {steps} steps runs no step at all")
-            noising_t = torch.tensor([scheduler.timesteps[-init_timestep]], device=self.device)
-            latents = scheduler.add_noise(init_latents, noise, noising_t).clone()
-        else:  # text-to-audio: pure noise, every timestep
-            init_timestep, t_start = None, 0
-            latents = noise * scheduler.init_noise_sigma
+        noises, starts = [], []
+        init_timestep, t_start = None, 0
+        for p in plans:
+            noise = self.noise(p.item.node, p.shape)
+            noises.append(noise)
+            if p.item.init_latents is not None:
+                init_timestep, t_start = timestep_plan(scheduler, steps, p.strength)
+                if init_timestep < 1:
+                    raise ValueError(
+                        f"denoising {p.strength} with {steps} steps runs no step at all"
+                    )
+                noising_t = torch.tensor([scheduler.timesteps[-init_timestep]], device=self.device)
+                starts.append(scheduler.add_noise(p.item.init_latents, noise, noising_t).clone())
+            else:  # text-to-audio: pure noise, every timestep
+                starts.append(noise * scheduler.init_noise_sigma)
+        n = len(plans)
+        latents = _cat(starts)
+        masked = first.mask_t is not None
+        if masked:
+            init_all = _cat([p.item.init_latents for p in plans])
+            noise_all = _cat(noises)
+            mask_all = _cat([p.mask_t for p in plans])
 
         step_kwargs = {"eta": eta} if self._accepts_eta else {}
         timesteps = scheduler.timesteps[t_start:].to(self.device)
@@ -314,17 +408,26 @@ class RiffusionCore:
             calls += 1
             if cfg:
                 uncond, cond = noise_pred.chunk(2)
-                noise_pred = uncond + guidance * (cond - uncond)
+                # Per image with its own guidance as a Python number: the same rounding as
+                # a lone image (a guidance tensor would round to the latents' dtype first).
+                mixed = [
+                    uncond[j : j + 1] + p.guidance * (cond[j : j + 1] - uncond[j : j + 1])
+                    for j, p in enumerate(plans)
+                ]
+                noise_pred = _cat(mixed)
             step = scheduler.step(noise_pred, step_values[i], latents, **step_kwargs)
             latents = step.prev_sample
-            if mask_t is not None:
-                proper = scheduler.add_noise(init_latents, noise, t.reshape(1))
-                latents = (proper * mask_t) + (latents * (1 - mask_t))
+            if masked:
+                proper = scheduler.add_noise(init_all, noise_all, t.reshape(1))
+                latents = (proper * mask_all) + (latents * (1 - mask_all))
             if on_step is not None:
                 on_step(i + 1, len(timesteps))
 
-        image = self.decode(latents)
-        return Denoised(image, latents, calls, 2 if cfg else 1, init_timestep)
+        out = []
+        for j in range(n):
+            lat = latents[j : j + 1] if n > 1 else latents
+            out.append(Denoised(self.decode(lat), lat, calls, 2 if cfg else 1, init_timestep))
+        return out
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> Image.Image:

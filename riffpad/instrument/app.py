@@ -402,6 +402,7 @@ class Instrument:
             snap.base_seed, snap.nudge = p.base_seed, p.nudge
         if self.jam is not None:
             self.jam.tick()
+        snap.device = self.engine.status_line()  # a remote engine: its round trip too
         if self.params is not None and self.clock() - self._last_report_t > TICK_S:
             self._push_feedback()
 

@@ -29,6 +29,8 @@ from typing import Any
 
 import platformdirs
 
+from riffpad.engine.api import engine_url
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -180,6 +182,10 @@ class Settings:
     crossfade: float = option(
         50.0, "--crossfade", "Jam: milliseconds each clip overlaps the next (0-1000).",
         metavar="MS", number=True, show_default=True,
+    )  # fmt: skip
+    engine: str | None = option(
+        None, "--engine", "Render on a riffpad serve (or Riffusion) server at this URL.",
+        metavar="URL", check=engine_url,
     )  # fmt: skip
     compile: bool = option(
         False, "--compile", "torch.compile the model (CUDA): a minute to start, faster takes.",

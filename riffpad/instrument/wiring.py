@@ -60,6 +60,10 @@ def jam_config(settings: Settings, given: JamConfig | None = None) -> JamConfig:
 
 
 def load_engine(settings: Settings, view: StatusView) -> EngineAPI:
+    if settings.engine:  # a server renders; one that is down now is tried at each render
+        from riffpad.engine.remote import open_remote
+
+        return open_remote(settings.engine)
     view.note("loading the model...")
     from riffpad.engine import Engine, EngineOptions
 
