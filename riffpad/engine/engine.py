@@ -16,7 +16,15 @@ import torch
 from PIL import Image
 
 from riffpad.engine import loader, seeds
-from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
+from riffpad.engine.pipeline import (
+    Blend,
+    Leaf,
+    Node,
+    RiffusionCore,
+    leaves,
+    node_from_dict,
+    node_to_dict,
+)
 from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
@@ -355,6 +363,10 @@ class Engine:
             sample_rate=SAMPLE_RATE,
             riffpad_options=dataclasses.asdict(self.options),
             cuda_graphs=bool(self.core.graphs),
+            # How much of each prompt (A's leaves, then B) was used: past 3 x 75 tokens, none.
+            prompt_tokens=[
+                self.core.prompts.usage(leaf.prompt).as_dict() for leaf in leaves(blend)
+            ],
         )
         lineage = request.to_dict()
         lineage["scheduler"] = scheduler
