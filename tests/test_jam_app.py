@@ -337,3 +337,16 @@ def test_circle_stops_the_jam_like_the_jam_button(tmp_path):
     assert s.finished and len(s.slots) * s.grid.period / SR < 0.76 + 2 * s.grid.period / SR
     log = (tmp_path / "log.txt").read_text()
     assert "jam off" in log and "jam ended" in log
+
+
+def test_jams_after_jams_keep_neither_every_stream_nor_the_written_takes_images(tmp_path):
+    """Over a long session each ended jam used to stay in ``streams`` with its clips, and
+    every clip kept its take (the 512x512 image too) after it was written."""
+    on_off = [(0.06, JAM), (0.8, IDLE)]
+    script = pad_script([(0.2, IDLE), *on_off * 5, (0.6, IDLE)])
+    inst, _ = jam_replay(tmp_path, script, ToneEngine(), jam_config=JamConfig(crossfade_s=0.02))
+    jam = inst.jam
+    assert jam.jams == 3 and len(jam.streams) == 2
+    written = [sl for s in jam.streams for sl in s.slots]
+    assert written and all(sl.clip.meta is None for sl in written)
+    assert len(list((tmp_path / "watched").glob("*.json"))) == jam.clips == len(inst.takes)

@@ -26,6 +26,7 @@ log = logging.getLogger("riffpad.jam")
 SAMPLE_RATE = 44100
 BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
 BEHIND_BLINK_HZ = 2.0
+KEEP_STREAMS = 2  # ended jams kept in ``streams``
 
 
 @dataclass
@@ -57,7 +58,7 @@ class JamSession:
         self._written = 0  # slots of the current jam looked at for writing
         self._rec_offset = 0  # where the current jam starts in the session recording
         self.underruns = 0  # over all jams
-        self.streams: list[JamStream] = []  # one per jam, for tests and the summary
+        self.streams: list[JamStream] = []  # the last KEEP_STREAMS jams, for tests
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._drained = threading.Event()
@@ -190,6 +191,7 @@ class JamSession:
             self._release_output()
             if d.stream is not None:
                 self.streams.append(d.stream)
+                del self.streams[:-KEEP_STREAMS]  # each holds clips: bounded over a long session
                 self.underruns += d.stream.underruns
                 inst.view.note(
                     f"jam ended: {d.stream.committed} clip(s), {d.stream.underruns} repeat(s)"
@@ -294,6 +296,8 @@ class JamSession:
             inst.failures += 1
             inst.view.note(f"jam clip not saved: {e}", logging.ERROR)
             return
+        finally:
+            clip.meta = None  # written (or lost): the stream's history keeps only the audio
         inst.take_written(files, made_s)
 
     def _on_error(self, job, exc: BaseException) -> None:
