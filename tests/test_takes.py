@@ -210,6 +210,8 @@ def link(src, dst):
     real_link(src, dst)
     count += 1
     if stop_at == f"after-{count}":
+        if sys.argv[3:] == ["hard-quit"]:  # a second Ctrl-C: the app's handler does this
+            w.remove_own_temps(); os._exit(130)
         print("paused", flush=True); time.sleep(60)
 os.link = link
 w = TakeWriter(sys.argv[1], clock=lambda: 1_700_000_000.0)
@@ -286,4 +288,23 @@ def test_a_take_wav_without_a_record_gets_a_recovered_one(tmp_path):
     assert meta["audio"] == {"sample_rate": SR, "frames": 2205, "seconds": 0.05}
     assert "crash" in meta["recovered"]
     assert not (tmp_path / "my loop.json").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("stop_at", ["after-1", "after-2"])
+def test_a_hard_quit_mid_publish_leaves_the_committed_take_to_be_completed(tmp_path, stop_at):
+    """The second Ctrl-C removes the writer's own temporaries, but not those of a take
+    whose record is out: they are what the next start completes it from."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    run = subprocess.run(
+        [sys.executable, "-c", PAUSE_SCRIPT, str(tmp_path), stop_at, "hard-quit"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 130, run.stderr
+    for exts in _visible(tmp_path).values():
+        assert ".wav" not in exts or ".json" in exts
+    TakeWriter(tmp_path).prepare()
+    assert list(_visible(tmp_path).values()) == [{".wav", ".png", ".json"}]
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []

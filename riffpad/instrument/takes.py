@@ -165,20 +165,8 @@ class TakeWriter:
 
     def _roll_forward(self, stale: list[Path]) -> list[str]:
         """Link the PNG and WAV of every take whose JSON a dead writer had published."""
-        parts: dict[str, dict[str, Path]] = {}
-        for p in stale:  # .riffpad-<pid>-<stem>.<ext>.tmp
-            core = p.name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
-            rest, _, ext = core.rpartition(".")
-            pid, _, stem = rest.partition("-")
-            if STEM.fullmatch(stem) and ext in EXTENSIONS:
-                parts.setdefault(f"{pid}-{stem}", {})[ext] = p
         done = []
-        for key, temps in parts.items():
-            stem = key.partition("-")[2]
-            record = self.folder / f"{stem}.json"
-            # Committed = our JSON temporary is the published record (same inode).
-            if "json" not in temps or not _same_file(temps["json"], record):
-                continue
+        for stem, temps in self._committed(stale):
             linked = False
             for ext in PUBLISH_ORDER[1:]:
                 final = self.folder / f"{stem}.{ext}"
@@ -240,17 +228,40 @@ class TakeWriter:
             done.append(stem)
         return done
 
+    def _committed(self, temps: list[Path]) -> list[tuple[str, dict[str, Path]]]:
+        """(stem, {ext: temporary}) of the takes among ``temps`` whose record is out: the
+        writer's JSON temporary is the published JSON (one file, two names)."""
+        parts: dict[tuple[str, str], dict[str, Path]] = {}
+        for p in temps:  # .riffpad-<pid>-<stem>.<ext>.tmp
+            core = p.name[len(TEMP_PREFIX) : -len(TEMP_SUFFIX)]
+            rest, _, ext = core.rpartition(".")
+            pid, _, stem = rest.partition("-")
+            if STEM.fullmatch(stem) and ext in EXTENSIONS:
+                parts.setdefault((pid, stem), {})[ext] = p
+        return [
+            (stem, group)
+            for (_, stem), group in parts.items()
+            if "json" in group and _same_file(group["json"], self.folder / f"{stem}.json")
+        ]
+
     def remove_own_temps(self) -> None:
-        """Drop this process's temporaries (a hard quit mid-write). Signal-safe enough:
-        only listdir and unlink."""
+        """Drop this process's temporaries (a hard quit mid-write), but those of a take
+        already committed: the next start completes it. Signal-safe enough: listdir,
+        stat and unlink."""
         prefix = f"{TEMP_PREFIX}{os.getpid()}-"
         try:
             names = os.listdir(self.folder)
         except OSError:
             return
-        for name in names:
-            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX):
-                _unlink_quiet(self.folder / name)
+        mine = [
+            self.folder / name
+            for name in names
+            if name.startswith(prefix) and name.endswith(TEMP_SUFFIX)
+        ]
+        keep = {p for _, group in self._committed(mine) for p in group.values()}
+        for p in mine:
+            if p not in keep:
+                _unlink_quiet(p)
 
     # -- writing ----------------------------------------------------------------------
     def write(self, audio: np.ndarray, sample_rate: int, image, meta: dict) -> TakeFiles:
