@@ -31,6 +31,7 @@ import numpy as np
 import soundfile
 
 from riffpad.atomic import fsync_dir
+from riffpad.memory import release_free_memory
 
 TEMP_PREFIX = ".riffpad-"
 TEMP_SUFFIX = ".tmp"
@@ -285,6 +286,8 @@ class TakeWriter:
         finally:
             for p in temps.values():
                 _unlink_quiet(p)
+            del payloads
+            release_free_memory()  # the encoded files, and what the last takes let go of
 
     def _temp_name(self, tag: str, ext: str) -> Path:
         return self.folder / f"{TEMP_PREFIX}{os.getpid()}-{tag}.{ext}{TEMP_SUFFIX}"
