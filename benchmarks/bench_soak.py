@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -331,6 +332,8 @@ def soak(minutes: float, warmup: float, speed: float, render_s: float, trace=Fal
         runner.join(60)
         checker.scan(final=True)
         disk.close()
+        logging.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)  # the session recording alone is ~400 MB
     real_s = time.monotonic() - real0
     if len(snaps) == 2:
         for stat in snaps[1].compare_to(snaps[0], "traceback")[:8]:
