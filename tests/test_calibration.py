@@ -113,7 +113,7 @@ def error_of(tmp_path: Path, text: str) -> CalibrationError:
     ("text", "line", "fragment"),
     [
         ("[right_stick]\ncenter = [128, 128\n", 2, "invalid TOML"),
-        ("[right_stick]\nnoise = 1\ncenter = [300, 128]\n", 3, "min < center < max"),
+        ("[right_stick]\nnoise = 1\ncenter = [0, 128]\n", 3, "min < center < max"),
         ("[right_stick]\ncenter = [128]\n", 2, "two integers"),
         ("[left_stick]\ndeadzone = 90\n", 2, "deadzone <"),
         ("[left_stick]\ndeadzone = 1.5\n", 2, "expected an integer"),
@@ -149,3 +149,50 @@ def test_dumps_is_commented_toml():
     assert text.startswith("# riffpad calibration")
     assert 'serial = "aa:bb:cc:dd:ee:ff"' in text
     assert "[left_stick]" in text and "[r2]" in text
+
+
+HUGE = "1" + "0" * 40
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        # Floats that are not numbers: before, `outer = nan` raised a bare ValueError and
+        # `inf` an OverflowError from the deadzone limit's int().
+        ("[left_stick]\nouter = nan\n", 2, "outer: expected a number 0.5 .. 1.0, got nan"),
+        ("[left_stick]\nouter = inf\n", 2, "got inf"),
+        ("[right_stick]\n\nouter = -inf\n", 3, "got -inf"),
+        (f"[left_stick]\nouter = {HUGE}\n", 2, "0.5 .. 1.0, got an integer of 41 digits"),
+        (f"[left_stick]\nnoise = {HUGE}\n", 2, "noise: expected an integer 0 .. 255"),
+        (f"[left_stick]\ndeadzone = -{HUGE}\n", 2, "deadzone: expected an integer 0 .. 255"),
+        (f"[l2]\nrest = {HUGE}\n", 2, "rest: expected an integer 0 .. 255"),
+        (f"[r2]\nfull = -{HUGE}\n", 2, "full: expected an integer 0 .. 255"),
+        (f"[left_stick]\ncenter = [{HUGE}, 1]\n", 2, "center: expected an integer 0 .. 255"),
+        ("[left_stick]\nmax = [255, nan]\n", 2, "max: expected an integer 0 .. 255, got nan"),
+        ("[left_stick]\nmin = [true, 0]\n", 2, "min: expected an integer 0 .. 255, got true"),
+        ('[left_stick]\nouter = "0.9"\n', 2, 'expected a number 0.5 .. 1.0, got "0.9"'),
+        ("[left_stick]\nnoise = 2.0\n", 2, "expected an integer 0 .. 255, got 2.0"),
+        # Past Python's int digit limit tomllib raises a plain ValueError with no line.
+        ("[l2]\n\nrest = 1" + "0" * 5000 + "\n", 3, "a number far too long"),
+    ],
+)
+def test_every_number_is_finite_and_in_range(tmp_path, text, line, fragment):
+    err = error_of(tmp_path, text)
+    assert err.line == line, err
+    assert fragment in err.message, err
+
+
+def test_monitor_names_file_and_line_of_a_nan_calibration(tmp_path):
+    from click.testing import CliRunner
+
+    from riffpad.cli import main
+
+    path = tmp_path / "cal.toml"
+    path.write_text("[left_stick]\nouter = nan\n")
+    data = Path(__file__).parent / "data" / "usb_short.jsonl"
+    result = CliRunner().invoke(
+        main, ["monitor", "--json", "--replay", str(data), "--calibration", str(path)]
+    )
+    assert result.exit_code == 1, result.output
+    assert f"{path}:2: outer: expected a number 0.5 .. 1.0, got nan" in result.output
+    assert "Traceback" not in result.output

@@ -619,3 +619,30 @@ def test_cli_render_usage_errors(tmp_path):
     assert result.exit_code == 1 and "riffpad model import" in result.output
     result = CliRunner().invoke(main, ["render", "-a", "dub", "--alpha", "2"])
     assert result.exit_code == 2 and "--alpha" in result.output
+
+
+def test_a_cut_prompt_is_said_in_riffpads_words_and_recorded(engine, caplog, capfd):
+    """A 5,000-character prompt used to render after only transformers' own "(1298 > 77)"
+    warning; riffpad now says how much of it it uses, and the take records it."""
+    long_prompt = "dub " * 1250 + "piano"  # 1,251 tokens of the tiny vocab, 5,005 characters
+    assert len(long_prompt) > 5000
+    engine.core.tokenizer.deprecation_warnings.clear()  # transformers warns once per tokenizer
+    capfd.readouterr()
+    with caplog.at_level("WARNING", logger="riffpad.engine"):
+        take = engine.render(RenderRequest(long_prompt, "piano", 0.5, 1, 2, **SMALL), audio=False)
+    said = [r.getMessage() for r in caplog.records if r.name == "riffpad.engine"]
+    assert len(said) == 1
+    assert "is 1251 tokens long; riffpad uses the first 225 (3 chunks of 75)" in said[0]
+    assert "ignores the rest, from 'dub dub dub" in said[0]
+    assert "Token indices sequence length" not in capfd.readouterr().err
+    assert take.params["prompt_tokens"] == [
+        {"tokens": 1251, "used": 225, "cut": True},
+        {"tokens": 1, "used": 1, "cut": False},
+    ]
+    # Said once per prompt, not per render.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="riffpad.engine"):
+        engine.render(RenderRequest(long_prompt, "piano", 0.25, 1, 2, **SMALL), audio=False)
+    assert not [r for r in caplog.records if r.name == "riffpad.engine"]
+    usage = engine.core.prompts.usage("dub " * 75)
+    assert (usage.tokens, usage.used, usage.cut) == (75, 75, False)

@@ -436,3 +436,16 @@ def test_a_jam_clip_that_cannot_be_saved_flashes_red_with_a_double_rumble(tmp_pa
     rumbles = [f[1] != (0, 0) for f in frames[red[0] : red[0] + 20]]
     starts = sum(1 for a, b in zip([False, *rumbles], rumbles, strict=False) if b and not a)
     assert starts >= 2
+
+
+def test_jams_after_jams_keep_neither_every_stream_nor_the_written_takes_images(tmp_path):
+    """Over a long session each ended jam used to stay in ``streams`` with its clips, and
+    every clip kept its take (the 512x512 image too) after it was written."""
+    on_off = [(0.06, JAM), (0.8, IDLE)]
+    script = pad_script([(0.2, IDLE), *on_off * 5, (0.6, IDLE)])
+    inst, _ = jam_replay(tmp_path, script, ToneEngine(), jam_config=JamConfig(crossfade_s=0.02))
+    jam = inst.jam
+    assert jam.jams == 3 and len(jam.streams) == 2
+    written = [sl for s in jam.streams for sl in s.slots]
+    assert written and all(sl.clip.meta is None for sl in written)
+    assert len(list((tmp_path / "watched").glob("*.json"))) == jam.clips == len(inst.takes)

@@ -213,3 +213,32 @@ def test_a_fast_engine_refreshes_stale_queued_clips_so_moves_are_heard_sooner():
     # About half a period plus a render, and never more than a period plus two renders.
     assert lat_moving.mean() < 0.8 * period
     assert lat_moving.max() <= period + 2 * 1.15 * 0.1 * period + 1024 / SR
+
+
+def test_a_long_jam_keeps_a_minute_of_clips_not_all_of_them():
+    """Each committed slot holds its clip's audio (5.12 s of Riffusion: 0.9 MB): an
+    hours-long jam used to keep up to 4096 of them (RSS grew ~20 MB a minute)."""
+    clock = FakeClock()
+    tap = Tap()
+    out = ClockOutput(tap, clock=clock)
+
+    def render(job):
+        clock.advance(0.9 * SHORT / SR)
+        out.pump()
+        return np.full(SHORT, 0.25, np.float32), job
+
+    def on_stream(stream):
+        tap.source = stream
+
+    d = JamDriver(render, itertools.count().__next__, on_stream=on_stream, state_key=lambda: 0)
+    for _ in range(400):
+        d.step()
+        clock.advance(0.1 * SHORT / SR)
+        out.pump()
+    s = d.stream
+    assert d.history == int(np.ceil(60 * SR / s.grid.period))  # a minute of the jam
+    assert s.committed > 3 * d.history and len(s.slots) == d.history
+    assert [sl.index for sl in s.slots] == list(range(s.committed - d.history, s.committed))
+    # What the driver keeps per clip follows the clips it still holds.
+    for table in (d._keys, d._render_s_of, d.started_at):
+        assert len(table) <= 2 * d.history + len(s.ready) + 1

@@ -178,3 +178,39 @@ def test_readme_controls_table_names_every_default_event():
     table_events = set(re.findall(r"\| `([a-z_]+)`(?: / `([a-z_]+)`)? \|", section))
     documented = {e for pair in table_events for e in pair if e}
     assert documented == {b.event for b in load_mapping().events}
+
+
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("-inf", "-inf"),
+        ("1" + "0" * 40, "an integer of 41 digits"),
+        ('"0.5"', '"0.5"'),
+        ("true", "true"),
+        ("[0.5]", "[0.5]"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("binding", "key", "allowed"),
+    [
+        ('param = "alpha", curve = "expo"', "amount", "0.0 .. 1.0"),
+        ('param = "alpha"', "deadzone", "0.0 .. 0.9"),
+        ('param = "alpha", mode = "relative"', "rate", "0.01 .. 100.0"),
+        ('param = "cfg"', "initial", "3.0 .. 15.0"),
+        ('event = "fire"', "hold", "0.0 .. 60.0"),
+    ],
+)
+def test_every_number_is_finite_and_in_range(tmp_path, value, got, binding, key, allowed):
+    control = "right_stick_x" if "param" in binding else "cross"
+    err = error_of(tmp_path, f"[controls]\n\n{control} = {{ {binding}, {key} = {value} }}\n")
+    assert err.line == 3
+    assert err.message == f"{key}: expected a number {allowed}, got {got}"
+
+
+@pytest.mark.parametrize("key", ["press", "release"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_trigger_thresholds_are_finite(tmp_path, key, value):
+    err = error_of(tmp_path, f'[controls.r2]\nevent = "fire"\n{key} = {value}\n')
+    assert err.line == 3 and err.message == f"{key}: expected a number 0.05 .. 1.0, got {value}"

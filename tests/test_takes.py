@@ -1,6 +1,7 @@
 import errno
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,3 +191,120 @@ def test_sigkill_during_write_leaves_no_partial_wav(tmp_path):
     # The next instrument start sweeps the dead writer's temporaries.
     TakeWriter(tmp_path).prepare()
     assert list(tmp_path.iterdir()) == []
+
+
+# A writer that stops dead at a chosen point of publishing: before its first link, or
+# after its k-th. The parent then kills it with SIGKILL, as a crash or `kill -9` would.
+PAUSE_SCRIPT = r"""
+import os, sys, time
+import numpy as np
+from PIL import Image
+from riffpad.instrument.takes import TakeWriter
+stop_at = sys.argv[2]
+real_link = os.link
+count = 0
+def link(src, dst):
+    global count
+    if stop_at == "before-1" and count == 0:
+        print("paused", flush=True); time.sleep(60)
+    real_link(src, dst)
+    count += 1
+    if stop_at == f"after-{count}":
+        if sys.argv[3:] == ["hard-quit"]:  # a second Ctrl-C: the app's handler does this
+            w.remove_own_temps(); os._exit(130)
+        print("paused", flush=True); time.sleep(60)
+os.link = link
+w = TakeWriter(sys.argv[1], clock=lambda: 1_700_000_000.0)
+w.prepare()
+audio = (0.5 * np.sin(np.arange(44100) / 10)).astype(np.float32)
+w.write(audio, 44100, Image.new("RGB", (16, 8), (1, 2, 3)), {"alpha": 0.75})
+print("done", flush=True)
+"""
+
+
+def _killed_at(folder: Path, stop_at: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PAUSE_SCRIPT, str(folder), stop_at],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "paused"
+    finally:
+        proc.kill()  # SIGKILL: no handler, no cleanup
+        proc.wait()
+
+
+def _visible(folder: Path) -> dict[str, set[str]]:
+    takes: dict[str, set[str]] = {}
+    for p in folder.iterdir():
+        if not p.name.startswith("."):
+            takes.setdefault(p.stem, set()).add(p.suffix)
+    return takes
+
+
+@pytest.mark.parametrize("stop_at", ["before-1", "after-1", "after-2", "after-3"])
+def test_sigkill_at_each_publish_step_never_leaves_a_wav_without_its_record(tmp_path, stop_at):
+    _killed_at(tmp_path, stop_at)
+    # At the moment of the crash: a DAW sees no WAV whose JSON is missing.
+    for stem, exts in _visible(tmp_path).items():
+        assert ".wav" not in exts or ".json" in exts, (stem, exts)
+    # The next start: a committed take (its JSON out) is completed, anything else removed.
+    writer = TakeWriter(tmp_path)
+    writer.prepare()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    takes = _visible(tmp_path)
+    if stop_at == "before-1":
+        assert takes == {}
+        return
+    assert list(takes.values()) == [{".wav", ".png", ".json"}]
+    (stem,) = takes
+    assert re.fullmatch(r"\d{8}-\d{6}-\d+", stem)
+    meta = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert meta["take"] == stem and meta["alpha"] == 0.75
+    audio, sr = soundfile.read(tmp_path / meta["files"]["wav"], dtype="float32")
+    assert sr == SR and len(audio) == SR and abs(audio).max() > 0.49
+    assert Image.open(tmp_path / meta["files"]["png"]).size == (16, 8)
+    assert writer.completed == ([] if stop_at == "after-3" else [stem])
+
+
+def test_a_take_wav_without_a_record_gets_a_recovered_one(tmp_path):
+    # As an older riffpad left it after a kill between audio and record.
+    soundfile.write(tmp_path / "20261205-070102-4.wav", np.zeros(2205, np.float32), SR)
+    Image.new("RGB", (4, 4)).save(tmp_path / "20261205-070102-4.png")
+    soundfile.write(tmp_path / "my loop.wav", np.zeros(10, np.float32), SR)  # not a take
+    writer = TakeWriter(tmp_path)
+    writer.prepare()
+    assert writer.recorded == ["20261205-070102-4"]
+    meta = json.loads((tmp_path / "20261205-070102-4.json").read_text())
+    assert meta["take"] == "20261205-070102-4"
+    assert meta["files"] == {
+        "wav": "20261205-070102-4.wav",
+        "png": "20261205-070102-4.png",
+        "json": "20261205-070102-4.json",
+    }
+    assert meta["audio"] == {"sample_rate": SR, "frames": 2205, "seconds": 0.05}
+    assert "crash" in meta["recovered"]
+    assert not (tmp_path / "my loop.json").exists()
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("stop_at", ["after-1", "after-2"])
+def test_a_hard_quit_mid_publish_leaves_the_committed_take_to_be_completed(tmp_path, stop_at):
+    """The second Ctrl-C removes the writer's own temporaries, but not those of a take
+    whose record is out: they are what the next start completes it from."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    run = subprocess.run(
+        [sys.executable, "-c", PAUSE_SCRIPT, str(tmp_path), stop_at, "hard-quit"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 130, run.stderr
+    for exts in _visible(tmp_path).values():
+        assert ".wav" not in exts or ".json" in exts
+    TakeWriter(tmp_path).prepare()
+    assert list(_visible(tmp_path).values()) == [{".wav", ".png", ".json"}]
+    assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []

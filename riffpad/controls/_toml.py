@@ -7,6 +7,7 @@ scanning the file text for the offending table header and key.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -90,7 +91,17 @@ def read_toml(
                 line = max(1, len(text.rstrip().splitlines()))
             msg = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
         raise error(path, line, f"invalid TOML: {msg}") from None
+    except ValueError as exc:  # an integer beyond Python's digit limit: tomllib lets it escape
+        line = next(
+            (n for n, raw in enumerate(text.splitlines(), 1) if _LONG_NUMBER.search(raw)), None
+        )
+        raise error(
+            path, line, f"invalid TOML: a number far too long to be a setting ({exc})"
+        ) from None
     return data, text
+
+
+_LONG_NUMBER = re.compile(r"[0-9_]{1000,}")
 
 
 class Located:
@@ -130,6 +141,23 @@ class Located:
             )
 
 
+def check_number(fail, keys: tuple[str, ...], value: Any, lo, hi, *, integer: bool = False):
+    """``value`` if it is a finite number (an integer when ``integer``) in ``lo .. hi``; else
+    ``fail(keys, message)`` naming the key, the allowed range and what was found. The one
+    number check of every settings file: nan, inf, huge and wrongly typed values all stop
+    here, before any arithmetic can raise a bare ValueError or OverflowError."""
+    kind = "an integer" if integer else "a number"
+    numeric = isinstance(value, int) or (not integer and isinstance(value, float))
+    if (
+        isinstance(value, bool)
+        or not numeric
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not lo <= value <= hi
+    ):
+        raise fail(keys, f"{keys[-1]}: expected {kind} {lo} .. {hi}, got {describe(value)}")
+    return value if integer else float(value)
+
+
 def describe(value: Any) -> str:
     """Short, TOML-ish rendering of a value for error messages."""
     if isinstance(value, bool):
@@ -138,4 +166,6 @@ def describe(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, int) and abs(value) >= 10**15:
+        return f"an integer of {len(str(abs(value)))} digits"
     return repr(value)

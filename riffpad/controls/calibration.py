@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from riffpad.atomic import write_text
-from riffpad.controls._toml import FileFormatError, Located, describe
+from riffpad.controls._toml import FileFormatError, Located, check_number, describe
 
 FORMAT = "riffpad-calibration"
 VERSION = 1
@@ -160,24 +160,29 @@ def parse_calibration(path: Path, serial: str | None = None) -> Calibration:
     return Calibration(**sections, serial=serial or file_serial, source=path)
 
 
+# Every number a calibration file holds, and its allowed range (relations such as
+# min < center < max are checked afterwards, on values known to be finite and in range).
+_RAW = (0, 255)
+_RANGES: dict[str, tuple[float, float]] = {
+    "center": _RAW,
+    "min": _RAW,
+    "max": _RAW,
+    "noise": _RAW,
+    "deadzone": _RAW,
+    "rest": _RAW,
+    "full": _RAW,
+    "outer": (0.5, 1.0),
+}
+
+
 def _check_value(fail, keys: tuple[str, ...], value: Any) -> Any:
     key = keys[-1]
+    lo, hi = _RANGES[key]
     if key in ("center", "min", "max"):
-        ok = (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        )
-        if not ok:
+        if not (isinstance(value, list) and len(value) == 2):
             raise fail(keys, f"{key}: expected two integers [x, y], got {describe(value)}")
-        return tuple(value)
-    if key == "outer":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail(keys, f"outer: expected a number, got {describe(value)}")
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(keys, f"{key}: expected an integer, got {describe(value)}")
-    return value
+        return tuple(check_number(fail, keys, v, lo, hi, integer=True) for v in value)
+    return check_number(fail, keys, value, lo, hi, integer=key != "outer")
 
 
 def dumps(cal: Calibration, *, created: str | None = None) -> str:

@@ -9,12 +9,12 @@ line and what was expected, and nothing half-read is ever returned.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from riffpad.controls._toml import FileFormatError, Located, describe
+from riffpad.controls._toml import check_number as _number
 
 # The vocabulary lives in params.py; re-exported for the mapping's readers.
 from riffpad.controls.params import EVENTS, PARAMS, Event, ParamSpec  # noqa: F401
@@ -169,14 +169,6 @@ def parse_mapping(doc: Located) -> Mapping:
     return Mapping(
         name=name, resolution=resolution, params=params, events=tuple(events), source=doc.path
     )
-
-
-def _number(fail, keys, value, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise fail(keys, f"{keys[-1]}: expected a number {lo} .. {hi}, got {describe(value)}")
-    if not lo <= value <= hi:
-        raise fail(keys, f"{keys[-1]}: expected a number {lo} .. {hi}, got {value}")
-    return float(value)
 
 
 def _check_keys(fail, where: tuple, table: dict[str, Any], allowed, what: str) -> None:

@@ -23,6 +23,7 @@ from riffpad.engine.pipeline import (
     Leaf,
     Node,
     RiffusionCore,
+    leaves,
     node_from_dict,
     node_to_dict,
 )
@@ -421,6 +422,10 @@ class Engine:
             sample_rate=SAMPLE_RATE,
             riffpad_options=dataclasses.asdict(self.options),
             cuda_graphs=bool(self.core.graphs),
+            # How much of each prompt (A's leaves, then B) was used: past 3 x 75 tokens, none.
+            prompt_tokens=[
+                self.core.prompts.usage(leaf.prompt).as_dict() for leaf in leaves(request.blend)
+            ],
         )
         lineage = request.to_dict()
         lineage["scheduler"] = scheduler

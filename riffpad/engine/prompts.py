@@ -8,10 +8,16 @@ Same behaviour as Riffusion's ``embed_text_weighted`` (lpw_stable_diffusion's
   3 x 75 tokens) are split into 75-token chunks, each encoded as ``BOS chunk EOS``;
 - token embeddings are multiplied by their weights, then the whole embedding is rescaled so its
   mean equals the unweighted mean.
+
+Tokens past 3 x 75 are dropped. ``PromptEncoder.usage`` says how much of a prompt was used,
+and the cut is logged once per prompt in riffpad's words (transformers' own "sequence
+length is longer than ... (1298 > 77)" warning is silenced: riffpad never feeds the model
+more than one 77-token chunk at a time).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -20,6 +26,8 @@ import torch
 ROUND_MULTIPLIER = 1.1
 SQUARE_MULTIPLIER = 1 / 1.1
 MAX_CHUNKS = 3
+
+log = logging.getLogger("riffpad.engine")
 
 # One lexical item per match: escapes, brackets, ":weight)", plain text, or a stray ":".
 _TOKEN = re.compile(
@@ -84,6 +92,31 @@ def parse_weights(text: str) -> list[tuple[str, float]]:
     return merged
 
 
+@dataclass(frozen=True)
+class PromptUsage:
+    """How much of a prompt the encoder used: ``used`` of its ``tokens`` (at most ``limit``)."""
+
+    tokens: int
+    used: int
+    limit: int
+    dropped: str = ""  # the start of the text past the limit, as the tokenizer reads it
+
+    @property
+    def cut(self) -> bool:
+        return self.used < self.tokens
+
+    def message(self, prompt: str) -> str:
+        head = prompt if len(prompt) <= 40 else prompt[:37] + "..."
+        return (
+            f"prompt {head!r} is {self.tokens} tokens long; riffpad uses the first {self.used}"
+            f" ({MAX_CHUNKS} chunks of {self.limit // MAX_CHUNKS}) and ignores the rest,"
+            f" from {self.dropped!r}"
+        )
+
+    def as_dict(self) -> dict:
+        return {"tokens": self.tokens, "used": self.used, "cut": self.cut}
+
+
 @dataclass
 class PromptEncoder:
     """Turns prompts into CLIP text embeddings, cached per prompt (the encoder is frozen)."""
@@ -108,12 +141,23 @@ class PromptEncoder:
         ids: list[int] = []
         weights: list[float] = []
         for text, weight in parse_weights(prompt):
-            piece = self.tokenizer(text).input_ids[1:-1]  # drop BOS/EOS
+            # verbose=False: no "longer than the maximum (1298 > 77)" warning; the cut is
+            # reported once, below, in terms of what riffpad does with it.
+            piece = self.tokenizer(text, verbose=False).input_ids[1:-1]  # drop BOS/EOS
             ids += piece
             weights += [weight] * len(piece)
-            if len(ids) > limit:
-                break
+        usage = PromptUsage(len(ids), min(len(ids), limit), limit)
+        if usage.cut:
+            dropped = self.tokenizer.decode(ids[limit : limit + 12]).strip()
+            usage = PromptUsage(usage.tokens, usage.used, limit, dropped)
+            log.warning(usage.message(prompt))
+        self._cache[("usage", prompt)] = usage
         return ids[:limit], weights[:limit]
+
+    def usage(self, prompt: str) -> PromptUsage:
+        """How much of ``prompt`` the embedding uses (tokens past 3 x 75 are dropped)."""
+        self.tokens_with_weights(prompt)
+        return self._cache[("usage", prompt)]
 
     def chunks_needed(self, prompt: str) -> int:
         n = len(self.tokens_with_weights(prompt)[0])

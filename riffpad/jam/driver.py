@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 POLL_S = 0.05  # longest wait between checks of the stream's clock
 RECENT = 3  # renders the lead time is estimated from
 MARGIN = 1.15  # start this much earlier than the slowest recent render needs
+# Committed slots a stream keeps (each holds its clip's audio): the last minute of the jam,
+# and never fewer than the jam may play between two of its take writes (look-ahead + 1).
+# A bound, so an hours-long jam holds a minute of clips, not all of them (~10 MB).
+HISTORY_S = 60.0
+MIN_HISTORY = 8
 
 
 class JamDriver:
@@ -59,7 +64,10 @@ class JamDriver:
         on_error: Callable[[Any, BaseException], None] | None = None,
         state_key: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        history: int | None = None,
     ) -> None:
+        """``history``: committed slots the stream keeps (None: the last HISTORY_S seconds;
+        simulations that inspect every slot pass more)."""
         if lookahead <= 0:
             raise ValueError(f"look-ahead must be more than 0 clips, not {lookahead}")
         self.render = render
@@ -73,6 +81,7 @@ class JamDriver:
         self.on_error = on_error or (lambda job, exc: log.error("jam render failed: %s", exc))
         self.state_key = state_key
         self.clock = clock
+        self.history = history  # fixed with the grid, by the first clip
         self.stream: JamStream | None = None
         self._keys: dict[int, Any] = {}  # clip id -> the pad state it was made from
         self._refresh: Clip | None = None  # the queued clip the next render replaces
@@ -179,13 +188,30 @@ class JamDriver:
             if new:
                 x = round(self.crossfade_s * self.sample_rate)
                 grid = Grid(len(clip.audio), min(x, len(clip.audio) // 2))
-                self.stream = JamStream(grid, self.shape)
+                if self.history is None:
+                    self.history = max(
+                        MIN_HISTORY,
+                        2 * int(np.ceil(self.lookahead)) + 2,
+                        int(np.ceil(HISTORY_S * self.sample_rate / grid.period)),
+                    )
+                self.stream = JamStream(grid, self.shape, history=self.history)
             (self.stream.offer_first if fired else self.stream.offer)(clip)
             if new:
                 self.on_stream(self.stream)
         self.rendered += 1
+        self._forget()
         self.on_clip(clip)
         return clip
+
+    def _forget(self) -> None:
+        """Drop what is kept per clip once its clip is neither queued nor in the history."""
+        s = self.stream
+        if len(self._render_s_of) <= 2 * self.history + len(s.ready):
+            return
+        live = {c.id for c in s.ready} | {sl.clip.id for sl in list(s.slots)}
+        for table in (self._keys, self._render_s_of, self.started_at):
+            for clip_id in [i for i in table if i not in live]:
+                del table[clip_id]
 
     def run(self, on_poll: Callable[[], None] | None = None) -> None:
         """Render on schedule until stopped (a thread's target); ``on_poll()`` runs between

@@ -28,6 +28,7 @@ log = logging.getLogger("riffpad.jam")
 SAMPLE_RATE = 44100
 BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
 BEHIND_BLINK_HZ = 2.0
+KEEP_STREAMS = 2  # ended jams kept in ``streams``
 
 
 @dataclass
@@ -59,7 +60,7 @@ class JamSession:
         self._written = 0  # slots of the current jam looked at for writing
         self._rec_offset = 0  # where the current jam starts in the session recording
         self.underruns = 0  # over all jams
-        self.streams: list[JamStream] = []  # one per jam, for tests and the summary
+        self.streams: list[JamStream] = []  # the last KEEP_STREAMS jams, for tests
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._drained = threading.Event()
@@ -191,6 +192,7 @@ class JamSession:
             self._release_output()
             if d.stream is not None:
                 self.streams.append(d.stream)
+                del self.streams[:-KEEP_STREAMS]  # each holds clips: bounded over a long session
                 self.underruns += d.stream.underruns
                 host.note(
                     f"jam ended: {d.stream.committed} clip(s), {d.stream.underruns} repeat(s)"
@@ -279,7 +281,10 @@ class JamSession:
             "recording_sample": self._rec_offset + slot.start,
             "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
         }
-        self.host.save_clip(job, take, clip.audio, self.driver.render_time(clip), jam_meta)
+        try:
+            self.host.save_clip(job, take, clip.audio, self.driver.render_time(clip), jam_meta)
+        finally:
+            clip.meta = None  # written (or lost): the stream's history keeps only the audio
 
     def _on_error(self, job, exc: BaseException) -> None:
         self.host.failed(f"jam: generation failed ({exc}); repeating the last clip")

@@ -102,6 +102,7 @@ def simulate(
         on_stream=on_stream,
         state_key=state,
         clock=clock,
+        history=1 << 30,  # every slot, for the checks and latency reports below
     )
     clips = []
     pending_fires = sorted(fires)
