@@ -38,12 +38,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from riffpad.engine import spectrogram as sp  # noqa: E402
+from riffpad.audio import analysis, files, params, synthesis  # noqa: E402
+from riffpad.audio.mel import mel_spectral_convergence  # noqa: E402
 
-DEFAULT_SOUND = "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga"
+SOUNDS = [  # the recorded sounds the tests use (Debian's sound themes)
+    "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga",
+    "/usr/share/sounds/freedesktop/stereo/alarm-clock-elapsed.oga",
+    "/usr/share/sounds/alsa/Front_Center.wav",
+]
+DEFAULT_SOUND = SOUNDS[0]
 
 
-def librosa_reference(mel: np.ndarray, p: sp.SpectrogramParams, full_nnls: bool, seed: int):
+def librosa_reference(mel: np.ndarray, p: params.SpectrogramParams, full_nnls: bool, seed: int):
     import librosa
 
     basis = librosa.filters.mel(
@@ -117,31 +123,33 @@ def main() -> None:
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
-    p = sp.SpectrogramParams()
+    p = params.SpectrogramParams()
     if args.image:
         image = Image.open(args.image)
         source = str(args.image)
     else:
-        audio = sp.read_audio(args.audio)
+        audio = files.read_audio(args.audio)
         audio = np.resize(audio, p.num_samples(args.width))  # repeat to the clip length
-        image = sp.image_from_audio(audio, p)
+        image = analysis.image_from_audio(audio, p)
         source = f"{args.audio} (repeated to {p.num_samples(args.width)} samples)"
-    mel = sp.spectrogram_from_image(image, p)
+    mel = analysis.spectrogram_from_image(image, p)
     print(f"input: {image.width}x{image.height} spectrogram from {source}")
-    print(f"device: {sp.default_device()}, {args.threads} CPU thread(s), best of {args.repeat}")
+    print(
+        f"device: {analysis.default_device()}, {args.threads} CPU thread(s), best of {args.repeat}"
+    )
 
-    schedule = parse_schedule(args.schedule) or sp.default_schedule(p)
-    sp.audio_from_spectrogram(mel[:, :8], p, schedule=schedule)  # build per-device caches
+    schedule = parse_schedule(args.schedule) or synthesis.default_schedule(p)
+    synthesis.audio_from_spectrogram(mel[:, :8], p, schedule=schedule)  # build per-device caches
     (t_ours, t_ref), (ours, ref) = best_of_interleaved(
         1 if args.full_nnls else args.repeat,
         [
-            lambda: sp.audio_from_spectrogram(mel, p, normalize=False, schedule=schedule),
-            lambda: librosa_reference(mel, p, args.full_nnls, seed=0) / sp.INT16_SCALE,
+            lambda: synthesis.audio_from_spectrogram(mel, p, normalize=False, schedule=schedule),
+            lambda: librosa_reference(mel, p, args.full_nnls, seed=0) / params.INT16_SCALE,
         ],
     )
     assert ours.shape == ref.shape == (p.num_samples(image.width),), (ours.shape, ref.shape)
-    err_ours = sp.mel_spectral_convergence(mel, sp.mel_spectrogram(ours, p))
-    err_ref = sp.mel_spectral_convergence(mel, sp.mel_spectrogram(ref, p))
+    err_ours = mel_spectral_convergence(mel, analysis.mel_spectrogram(ours, p))
+    err_ref = mel_spectral_convergence(mel, analysis.mel_spectrogram(ref, p))
     ref_name = "librosa " + ("nnls(m=10)" if args.full_nnls else "nnls start") + " + griffinlim"
     print(f"{'method':40s} {'seconds':>8s} {'mel error':>10s}")
     ours_name = "riffpad " + schedule_text(schedule)

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from riffpad.audio.clip import SAMPLE_RATE
+from riffpad.audio.params import tag_image
+from riffpad.audio.synthesis import audio_from_image
 from riffpad.engine import loader, seeds
 from riffpad.engine.pipeline import Blend, Leaf, Node, RiffusionCore, node_from_dict, node_to_dict
-from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 DEFAULT_SEED_IMAGE = "og_beat"  # Riffusion's default seed_image_id
 
 

@@ -18,16 +18,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-SAMPLE_RATE = 44100
-HOP = 441  # 10 ms: one image column
-CLIP_COLUMNS = 512
-CLIP_SAMPLES = HOP * (CLIP_COLUMNS - 1)  # 225351 samples = 5.11 s, what a 512 px image holds
-CLIP_SECONDS = CLIP_SAMPLES / SAMPLE_RATE
+from riffpad.audio.clip import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+from riffpad.audio.files import AUDIO_SUFFIXES
+
 BEAT_BARS = 2  # two bars of 4/4 fill the clip exactly ...
 BEAT_BPM = 60 * 4 * BEAT_BARS / CLIP_SECONDS  # ... at 93.93 BPM
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = ("beat",)
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _NAME = re.compile(r"[\w.-]+")
 
@@ -105,14 +102,15 @@ def synth_beat(
 def builtin_image(name: str) -> Image.Image:
     if name != "beat":
         raise SeedError(f"no built-in seed {name!r}; built-ins: {', '.join(BUILTINS)}")
-    from riffpad.engine.spectrogram import image_from_audio
+    from riffpad.audio.analysis import image_from_audio
 
     return image_from_audio(synth_beat())
 
 
 def audio_to_seed(path: Path) -> Image.Image:
     """An audio file's first 5.11 s (mono, 44.1 kHz, zero-padded) as a spectrogram seed."""
-    from riffpad.engine.spectrogram import image_from_audio, read_audio
+    from riffpad.audio.analysis import image_from_audio
+    from riffpad.audio.files import read_audio
 
     try:
         mono = read_audio(path, SAMPLE_RATE)

@@ -784,7 +784,8 @@ def build(opts: Options, view: StatusView) -> Instrument:
     if opts.no_audio:
         snap.audio = "off (--no-audio)"
     else:
-        from riffpad.instrument.player import AudioUnavailable, Player
+        from riffpad.audio.output import AudioUnavailable
+        from riffpad.audio.player import Player
 
         player = Player(device=opts.audio_device, loop=opts.loop)
         try:
