@@ -2,8 +2,11 @@
 
 Going back to audio differs from Riffusion in *how*, not in *what*: the phase comes from
 fast Griffin-Lim (momentum 0.99, as torchaudio's) run on coarse grids of Riffusion's
-17640-point zero-padded DFT (see ``riffpad.audio.stft``), started from a phase-locked
-vocoder guess instead of noise. Everything is seeded: the same input gives the same samples.
+17640-point zero-padded DFT (see ``riffpad.audio.stft``), started from a phase guess
+instead of noise: a phase-locked vocoder whose lobes are tilted by the phase-gradient
+theorem (the frequency-direction half of PGHI, Prusa et al. 2017, without the heap: every
+bin is integrated from its nearest spectral peak, vectorised). Everything is seeded: the
+same input gives the same samples.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ from riffpad.audio.params import SpectrogramParams
 from riffpad.audio.stft import Workspace, grid_consts, istft, magnitude_of, ola_envelope, stft
 
 
-def vocoder_phase(magnitude, params: SpectrogramParams, grid: int):
+def vocoder_phase(magnitude, params: SpectrogramParams, grid: int, *, gradient: bool = False):
     """A phase-locked vocoder guess of the phase of ``magnitude`` (frames, bins on ``grid``).
 
     Each frame's spectral peaks get a frequency from a parabola through their log
     magnitudes; every bin follows its nearest peak, its phase advancing by that frequency
     times the hop from frame to frame and locked to the peak's (a Hann lobe has one phase
     across it). Griffin-Lim started here needs far fewer iterations than from noise.
+    ``gradient``: add ``_lobe_phase`` (the PGHI start), which tilts each lobe by its onset
+    time instead of locking it flat.
     """
     import torch
 
@@ -47,9 +52,35 @@ def vocoder_phase(magnitude, params: SpectrogramParams, grid: int):
     advance = (2 * math.pi * params.hop_length / n) * peak_freq.double()
     phase = torch.cumsum(advance, dim=0) - advance  # frame 0 starts at 0
     phase = torch.gather(phase, 1, owner)
+    if gradient:
+        phase = phase + _lobe_phase(log_mag, owner, params, n)
     # From frame-centre phase to this module's frame-start convention.
     phase = phase - (2 * math.pi * (params.win_length // 2) / n) * bins.double()
     return torch.remainder(phase, 2 * math.pi).to(magnitude.dtype)
+
+
+# Riffusion's Hann window as a Gaussian exp(-pi t^2 / gamma): gamma = 0.25645 L^2 (the fit
+# Prusa et al. give for Hann windows of length L, in samples).
+HANN_GAMMA = 0.25645
+
+
+def _lobe_phase(log_mag, owner, params: SpectrogramParams, n: int):
+    """Phase of every bin relative to its peak, integrated along frequency from the phase
+    gradient theorem for Gaussian windows (Prusa, Balazs, Sondergaard 2017): the phase's
+    frequency derivative is -gamma times the log magnitude's time derivative (frame-centre
+    phase). Zero for steady tones (a locked lobe); an onset between frames tilts its lobe.
+    """
+    import torch
+
+    gamma = HANN_GAMMA * params.win_length**2
+    d_time = torch.zeros_like(log_mag, dtype=torch.float64)
+    d_time[1:-1] = (log_mag[2:] - log_mag[:-2]).double() / (2 * params.hop_length)
+    d_time[0] = (log_mag[1] - log_mag[0]).double() / params.hop_length
+    d_time[-1] = (log_mag[-1] - log_mag[-2]).double() / params.hop_length
+    step = (-gamma / n) * d_time  # phase change per bin
+    along = torch.zeros_like(step)
+    along[:, 1:] = torch.cumsum(0.5 * (step[:, 1:] + step[:, :-1]), dim=1)
+    return along - torch.gather(along, 1, owner)
 
 
 def griffin_lim(
@@ -63,6 +94,7 @@ def griffin_lim(
     grid: int = 1,
     init=None,
     mel=None,
+    mel_power: float = 1.0,
 ):
     """Fast Griffin-Lim on ``grid`` (see ``grid_consts``); returns a 1-D tensor of
     hop * (frames - 1) samples in int16 units.
@@ -71,9 +103,12 @@ def griffin_lim(
     given instead, each iteration fits the mel spectrogram itself: the rebuilt magnitude
     takes one multiplicative (Lee-Seung) step towards fb^T |X| = mel, which keeps the
     detail the mel bins cannot see instead of imposing the smooth pseudo-inverse.
+    ``mel_power`` raises that step's ratio to a power: 2 fits in fewer iterations (on the
+    5 Hz grid; on the 10 Hz grid speech diverged with it), 3 diverges.
 
-    ``init``: None (random phase from ``seed``), "vocoder" (``vocoder_phase``) or audio to
-    start from. Momentum is applied as torchaudio and librosa do (m / (1 + m)).
+    ``init``: None (random phase from ``seed``), "vocoder" (``vocoder_phase``), "pghi"
+    (the vocoder start with ``_lobe_phase``'s phase-gradient term) or audio to start from.
+    Momentum is applied as torchaudio and librosa do (m / (1 + m)).
 
     Riffusion's frames hold 4410 windowed samples zero-padded to 17640, so its STFT bins
     at 2.5 Hz are a 4x interpolation of the 10 Hz bins of a 4410-point DFT of the same
@@ -101,6 +136,8 @@ def griffin_lim(
             # Frames i:j. In place, on one contiguous buffer: mag * fitted / (refit + eps).
             out = refit(rebuilt_mag).contiguous().add_(eps)
             torch.div(fitted[i:j], out, out=out)
+            if mel_power != 1:
+                out.pow_(mel_power)
             return out.mul_(rebuilt_mag)
 
         n_frames = mel.shape[1]
@@ -111,10 +148,11 @@ def griffin_lim(
     env = ola_envelope(params, device, n_frames)
     ws = Workspace(c, n_frames, device)
     spec, prev = ws.spec, None
-    if isinstance(init, str) and init == "vocoder":
+    if isinstance(init, str) and init in ("vocoder", "pghi"):
         if magnitude is None:
-            raise ValueError("the vocoder start needs a magnitude")
-        spec.copy_(torch.polar(magnitude, vocoder_phase(magnitude, params, grid)))
+            raise ValueError(f"the {init} start needs a magnitude")
+        start = vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
+        spec.copy_(torch.polar(magnitude, start))
     elif init is None:
         if magnitude is None:
             raise ValueError("a random start needs a magnitude")
