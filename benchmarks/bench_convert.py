@@ -182,7 +182,7 @@ def main() -> None:
         for (name, _), w, c, out in zip(methods.items(), wall, cpu, outs, strict=True):
             assert out.shape == (p.num_samples(image.width),), out.shape
             err = mel_spectral_convergence(mel, analysis.mel_spectrogram(out, p))
-            speed = f"{lo / w:.0f}-{hi / w:.0f}x"
+            speed = f"{lo / w:.1f}-{hi / w:.1f}x"
             print(f"  {name:44s} {w:7.3f} {c:7.3f} {err:9.5f} {speed:>12s}")
             rows[name] = {"wall_s": round(w, 4), "cpu_s": round(c, 4), "mel_error": err}
         record["sounds"][label] = rows
