@@ -83,6 +83,15 @@ def _lobe_phase(log_mag, owner, params: SpectrogramParams, n: int):
     return along - torch.gather(along, 1, owner)
 
 
+def _polar(magnitude, phase, out):
+    """magnitude * exp(i phase) into ``out``: torch.polar is about 5x slower on the CPU."""
+    import torch
+
+    torch.view_as_real(out)[..., 0] = magnitude * torch.cos(phase)
+    torch.view_as_real(out)[..., 1] = magnitude * torch.sin(phase)
+    return out
+
+
 def griffin_lim(
     magnitude,
     params: SpectrogramParams,
@@ -122,7 +131,11 @@ def griffin_lim(
     hop = params.hop_length
     if mel is not None:
         fb = c["fb_grid"]
-        fitted = mel.T @ fb.T  # (frames, bins): fb @ mel, the numerator of every step
+        # (frames, bins): fb @ mel, the numerator of every step.
+        if c["fb_grid_sparse"] is None:
+            fitted = mel.T @ fb.T
+        else:
+            fitted = torch.sparse.mm(c["fb_grid_sparse"][1], mel).T.contiguous()
         eps = 1e-6 * float(fitted.max()) + 1e-30
 
         def refit(mag):  # fb fb^T |X|, (frames, bins)
@@ -152,13 +165,13 @@ def griffin_lim(
         if magnitude is None:
             raise ValueError(f"the {init} start needs a magnitude")
         start = vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
-        spec.copy_(torch.polar(magnitude, start))
+        _polar(magnitude, start, out=spec)
     elif init is None:
         if magnitude is None:
             raise ValueError("a random start needs a magnitude")
         gen = torch.Generator(device=device).manual_seed(seed)
         phase = torch.rand(magnitude.shape, generator=gen, device=device) * (2 * math.pi)
-        spec.copy_(torch.polar(magnitude, phase))
+        _polar(magnitude, phase, out=spec)
     else:
         prev = stft(init, c, hop, ws, out=ws.stfts[1])
         mag = target_magnitude(magnitude_of(prev)) if mel is not None else magnitude
