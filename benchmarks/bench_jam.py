@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from riffpad.instrument.player import Player
+from riffpad.audio.player import Player
 from riffpad.jam.grid import Grid
 from riffpad.jam.sim import move_latencies, simulate, tone_clip
 from riffpad.jam.stream import Clip, JamStream

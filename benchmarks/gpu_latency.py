@@ -172,9 +172,9 @@ def main() -> None:
 
     from diffusers import StableDiffusionImg2ImgPipeline
 
+    from riffpad.audio.synthesis import audio_from_image
     from riffpad.engine import Engine, EngineOptions, RenderRequest, seeds
     from riffpad.engine import loader as engine_loader
-    from riffpad.engine.spectrogram import audio_from_image
 
     device = engine_loader.pick_device(args.device)
     dtype = engine_loader.pick_dtype(device)

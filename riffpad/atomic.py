@@ -31,9 +31,8 @@ def atomic_open(
     temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_beside(path, perms=perms)
     try:
-        os.fchmod(fd, perms if perms is not None else 0o666 & ~_umask())
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
@@ -41,10 +40,32 @@ def atomic_open(
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        discard(tmp)
         raise
     fsync_dir(path.parent)  # make the rename itself durable
+
+
+def temp_beside(path: str | os.PathLike[str], *, perms: int | None = None) -> tuple[int, str]:
+    """A new file ``.<name>.XXXXXXXX.tmp`` in ``path``'s folder: (open fd, its path).
+
+    For writers that stream for a long time (``atomic_open`` for the rest); publish it with
+    ``publish`` or remove it with ``discard``. Permissions as ``atomic_open`` gives them.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, perms if perms is not None else 0o666 & ~_umask())
+    return fd, tmp
+
+
+def publish(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Rename the finished (already fsynced and closed) ``tmp`` onto ``path``, durably."""
+    os.replace(tmp, path)
+    fsync_dir(Path(path).parent)
+
+
+def discard(tmp: str | os.PathLike[str]) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 def fsync_dir(folder: str | os.PathLike[str]) -> None:

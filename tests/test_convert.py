@@ -11,8 +11,8 @@ import soundfile as sf
 from click.testing import CliRunner
 from PIL import Image
 
+from riffpad.audio import analysis, mel, params
 from riffpad.cli import main
-from riffpad.engine import spectrogram as sp
 
 SOUND = Path("/usr/share/sounds/freedesktop/stereo/complete.oga")  # 44.1 kHz stereo vorbis
 
@@ -39,9 +39,9 @@ def test_audio_to_png_to_wav(tmp_path, recorded):
         px = np.asarray(image)
         assert np.array_equal(px[..., 0], px[..., 2])
         exif = image.getexif()
-        assert sp.SpectrogramParams.from_exif(exif) == sp.SpectrogramParams()
+        assert params.SpectrogramParams.from_exif(exif) == params.SpectrogramParams()
         assert exif[11080] > 1e6  # MAX_VALUE in int16 units, as Riffusion writes it
-        target = sp.spectrogram_from_image(image)
+        target = analysis.spectrogram_from_image(image)
         width = image.width
 
     result = run(str(png), str(wav))
@@ -51,7 +51,7 @@ def test_audio_to_png_to_wav(tmp_path, recorded):
     assert info.frames == 441 * (width - 1)
     audio, _ = sf.read(wav, dtype="float32")
     assert np.max(np.abs(audio)) == pytest.approx(10 ** (-0.1 / 20), abs=2 / 32768)
-    assert sp.mel_spectral_convergence(target, sp.mel_spectrogram(audio)) < 0.2
+    assert mel.mel_spectral_convergence(target, analysis.mel_spectrogram(audio)) < 0.2
     assert sorted(os.listdir(tmp_path)) == ["clip.png", "clip.wav"]
 
 
@@ -93,3 +93,60 @@ def test_wrong_pairs_and_broken_files(tmp_path, recorded):
     result = run(str(small), str(tmp_path / "out.wav"))
     assert result.exit_code == 1 and "512 pixels high" in result.output
     assert sorted(os.listdir(tmp_path)) == ["broken.png", "small.png"]  # nothing half-made
+
+
+def _tone_file(path: Path, freq: float, seconds: float = 0.5, rate: int = 22050) -> Path:
+    t = np.arange(int(rate * seconds)) / rate
+    sf.write(path, 0.3 * np.sin(2 * np.pi * freq * t), rate)
+    return path
+
+
+def test_batch_converts_both_ways_into_one_folder_in_one_process(tmp_path, recorded):
+    out = tmp_path / "out"
+    out.mkdir()
+    a = _tone_file(tmp_path / "a.flac", 440)
+    single = tmp_path / "single.png"
+    assert run(str(recorded), str(single)).exit_code == 0
+    result = run(str(a), str(recorded), str(single), "--out-dir", str(out), "--iterations", "4")
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out)) == ["a.png", "complete.png", "single.wav"]
+    assert "converted 3 of 3 files" in result.output
+    # The batch writes what the one-file form writes, byte for byte.
+    assert (out / "complete.png").read_bytes() == single.read_bytes()
+    one = tmp_path / "one.wav"
+    assert run(str(single), str(one), "--iterations", "4").exit_code == 0
+    assert (out / "single.wav").read_bytes() == one.read_bytes()
+    with Image.open(out / "a.png") as image:
+        assert image.size == (1 + 22050 // 441, 512)
+
+
+def test_batch_goes_on_past_a_bad_file_and_names_it(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    good = _tone_file(tmp_path / "good.wav", 330)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    result = run(str(broken), str(good), "--out-dir", str(out))
+    assert result.exit_code == 1
+    assert "broken.png" in result.output and "converted 1 of 2 files" in result.output
+    assert sorted(os.listdir(out)) == ["good.png"]  # nothing half-made for the bad one
+
+
+def test_batch_refuses_clashing_names_before_writing_anything(tmp_path):
+    out = tmp_path / "out"
+    (tmp_path / "x").mkdir()
+    out.mkdir()
+    a = _tone_file(tmp_path / "clip.wav", 440)
+    b = _tone_file(tmp_path / "x" / "clip.flac", 550)
+    result = run(str(a), str(b), "--out-dir", str(out))
+    assert result.exit_code == 2 and "would both be written to" in result.output
+    # An output that would replace an input.
+    result = run(str(a), "--out-dir", str(tmp_path))
+    assert result.exit_code == 0  # clip.wav -> clip.png beside it is fine
+    result = run(str(tmp_path / "clip.png"), str(a), "--out-dir", str(tmp_path))
+    assert result.exit_code == 2 and "is also an input" in result.output
+    result = run(str(a), "--out-dir", str(tmp_path / "missing"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = run(str(a), str(b), str(a))  # three paths without --out-dir
+    assert result.exit_code == 2 and "--out-dir" in result.output
+    assert os.listdir(out) == []

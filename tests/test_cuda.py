@@ -93,13 +93,10 @@ def test_default_cuda_engine_is_close_to_riffusions_layout(tiny_model_dir):
 
 
 def test_cuda_audio_is_deterministic_and_matches_the_cpu():
+    from riffpad.audio.analysis import mel_spectrogram, spectrogram_from_image
+    from riffpad.audio.mel import mel_spectral_convergence
+    from riffpad.audio.synthesis import audio_from_image
     from riffpad.engine import seeds
-    from riffpad.engine.spectrogram import (
-        audio_from_image,
-        mel_spectral_convergence,
-        mel_spectrogram,
-        spectrogram_from_image,
-    )
 
     image = seeds.builtin_image("beat")
     first = audio_from_image(image, device="cuda")

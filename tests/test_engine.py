@@ -438,19 +438,20 @@ def test_cli_render_writes_png_and_json(tmp_path, tiny_model_dir):
 
 # -- built-in and audio seeds ----------------------------------------------------------------
 def test_builtin_beat_fills_the_clip_in_whole_bars():
+    from riffpad.audio import clip
     from riffpad.engine import seeds
 
     audio = seeds.synth_beat()
-    assert audio.dtype == np.float32 and audio.shape == (seeds.CLIP_SAMPLES,) == (225351,)
-    assert seeds.CLIP_SECONDS == pytest.approx(5.11)
+    assert audio.dtype == np.float32 and audio.shape == (clip.CLIP_SAMPLES,) == (225351,)
+    assert clip.CLIP_SECONDS == pytest.approx(5.11)
     # Two bars of 4/4 at the stated tempo span the clip exactly.
-    assert seeds.BEAT_BARS * 4 * 60 / seeds.BEAT_BPM == pytest.approx(seeds.CLIP_SECONDS)
+    assert seeds.BEAT_BARS * 4 * 60 / seeds.BEAT_BPM == pytest.approx(clip.CLIP_SECONDS)
     assert round(seeds.BEAT_BPM, 2) == 93.93
     assert 0.5 < np.abs(audio).max() <= 0.9 + 1e-6
     assert np.array_equal(audio, seeds.synth_beat())  # deterministic
     # Onsets on the beat grid: each quarter note starts louder than the 30 ms before it.
-    beat = seeds.CLIP_SAMPLES / (4 * seeds.BEAT_BARS)
-    win = int(0.03 * seeds.SAMPLE_RATE)
+    beat = clip.CLIP_SAMPLES / (4 * seeds.BEAT_BARS)
+    win = int(0.03 * clip.SAMPLE_RATE)
     for q in range(1, 4 * seeds.BEAT_BARS):
         i = round(q * beat)
         before = np.sqrt(np.mean(audio[i - win : i] ** 2))
@@ -459,7 +460,6 @@ def test_builtin_beat_fills_the_clip_in_whole_bars():
 
 
 def test_builtin_and_audio_seeds_become_spectrograms(engine, tmp_path):
-    pytest.importorskip("riffpad.engine.spectrogram")
     import soundfile
 
     from riffpad.engine import seeds
@@ -584,7 +584,7 @@ def test_take_audio_and_cli_wav(engine, tmp_path, tiny_model_dir):
     assert json.loads(Path(f"{out}.json").read_text())["files"]["wav"] == "clip.wav"
     from PIL import Image
 
-    from riffpad.engine.spectrogram import ExifTags, SpectrogramParams, params_from_image
+    from riffpad.audio.params import ExifTags, SpectrogramParams, params_from_image
 
     with Image.open(f"{out}.png") as img:  # lossless, and tagged like Riffusion's images
         assert img.format == "PNG"

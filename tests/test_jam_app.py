@@ -191,7 +191,6 @@ def test_riffpad_jam_replay_on_the_tiny_model_records_on_the_grid(tmp_path, tiny
     import sys
     from pathlib import Path
 
-    pytest.importorskip("riffpad.engine.spectrogram", reason="engine-audio not merged yet")
     root = Path(__file__).resolve().parents[1]
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(3.0, IDLE), (3.0, MOVED)]))
     rec = tmp_path / "session.wav"

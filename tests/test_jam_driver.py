@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import soundfile
 
+from riffpad.audio.output import ClockOutput, SpeakerOutput
+from riffpad.audio.recorder import RecordError, SessionRecorder, Tap
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.grid import render_timeline
-from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
 from riffpad.jam.sim import FakeClock, move_latencies, simulate
 
 SR = 44100

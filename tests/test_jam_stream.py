@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riffpad.jam.grid import Grid, fade_gains, render_timeline
+from riffpad.audio.fades import fade_gains
+from riffpad.jam.grid import Grid, render_timeline
 from riffpad.jam.sim import tone_clip
 from riffpad.jam.stream import Clip, JamStream
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from riffpad.instrument.player import AudioUnavailable, Player
+from riffpad.audio.output import AudioUnavailable
+from riffpad.audio.player import Player
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,8 +76,9 @@ def test_new_take_crossfades_without_a_jump():
     # During the fade: equal-power mix of the two, moving smoothly from 0.6 to -0.3.
     assert np.max(np.abs(np.diff(np.concatenate([[0.6], out])))) < 0.02
     assert out[0] > 0.55 and np.allclose(out[110:], -0.3)
-    g = np.sin(np.linspace(0, np.pi / 2, 101))
-    np.testing.assert_allclose(out[:100], 0.6 * g[::-1][:100] - 0.3 * g[:100], atol=1e-5)
+    # The jam's seam shape: equal-power gains sampled at the midpoints.
+    g = np.sin(0.5 * np.pi * (np.arange(100) + 0.5) / 100)
+    np.testing.assert_allclose(out[:100], 0.6 * g[::-1] - 0.3 * g, atol=1e-5)
     assert p.crossfades == 1
 
 
@@ -154,7 +156,7 @@ PORTAUDIO_SCRIPT = textwrap.dedent(
     import json, sys, time, threading
     import numpy as np
     import sounddevice as sd
-    from riffpad.instrument.player import Player
+    from riffpad.audio.player import Player
 
     devices = [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
     p = Player(blocksize=512)

@@ -16,10 +16,10 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from riffpad.engine import spectrogram as sp
+from riffpad.audio import analysis, files, loudness, mel, params, synthesis
 
 SOUNDS = Path("/usr/share/sounds")
-P = sp.SpectrogramParams()
+P = params.SpectrogramParams()
 SR = P.sample_rate
 # A Griffin-Lim round trip of recorded sound scores 0.02-0.13 here; unrelated sound or
 # noise scores 0.97-1.0, so this bound separates a working inverse from a broken one.
@@ -62,30 +62,30 @@ def test_exif_tags_are_riffusions():
         11060: 10000,
         11070: 0.25,
     }
-    assert sp.ExifTags.MAX_VALUE == 11080
-    assert sp.SpectrogramParams.from_exif(exif) == P
+    assert params.ExifTags.MAX_VALUE == 11080
+    assert params.SpectrogramParams.from_exif(exif) == P
 
 
 def test_png_keeps_exif_params_and_max_value(tmp_path):
     spec = np.random.default_rng(1).random((512, 40)).astype(np.float32) * 4e7
-    image = sp.image_from_spectrogram(spec)
+    image = analysis.image_from_spectrogram(spec)
     path = tmp_path / "s.png"
-    sp.save_image(path, image)
+    files.save_image(path, image)
     with Image.open(path) as back:
         assert back.format == "PNG" and back.mode == "RGB"
         exif = back.getexif()
-        assert sp.SpectrogramParams.from_exif(exif) == P
+        assert params.SpectrogramParams.from_exif(exif) == P
         assert exif[11080] == pytest.approx(float(spec.max()))
         assert exif[11000] == 44100 and exif[11040] == 512
         assert np.array_equal(np.asarray(back), np.asarray(image))  # lossless
-    assert sp.params_from_image(Image.new("RGB", (8, 512))) == P  # no EXIF: defaults
+    assert params.params_from_image(Image.new("RGB", (8, 512))) == P  # no EXIF: defaults
 
 
 def test_bad_exif_is_refused():
     image = Image.new("RGB", (8, 512))
     image.getexif()[11000] = 44100  # the rest missing
     with pytest.raises(ValueError, match="incomplete"):
-        sp.params_from_image(image)
+        params.params_from_image(image)
 
 
 # ------------------------------------------------------------------ mel scale
@@ -93,7 +93,7 @@ def test_bad_exif_is_refused():
 
 def test_filterbank_matches_librosa_htk_no_norm():
     librosa = pytest.importorskip("librosa")
-    ours = sp.mel_filterbank(8821, 512, 44100, 0, 10000)
+    ours = mel.mel_filterbank(8821, 512, 44100, 0, 10000)
     ref = librosa.filters.mel(
         sr=44100,
         n_fft=17640,
@@ -111,17 +111,17 @@ def test_filterbank_matches_librosa_htk_no_norm():
 
 
 def test_mel_inverse_is_the_pseudo_inverse():
-    fb = sp._mel_basis(P)
+    fb = mel.mel_basis(P)
     assert fb.shape == (4000, 512)
-    pinv = sp._mel_pinv(P)
+    pinv = mel.mel_pinv(P)
     np.testing.assert_allclose(pinv, np.linalg.pinv(fb.T), rtol=0, atol=1e-9)
-    mel = np.random.default_rng(0).random((512, 3))
-    np.testing.assert_allclose(fb.T @ (pinv @ mel), mel, rtol=1e-9)  # exact on the mel bins
+    m = np.random.default_rng(0).random((512, 3))
+    np.testing.assert_allclose(fb.T @ (pinv @ m), m, rtol=1e-9)  # exact on the mel bins
 
 
 def test_hz_mel_are_htk():
-    assert sp.hz_to_mel(700.0) == pytest.approx(2595 * math.log10(2))
-    assert sp.mel_to_hz(sp.hz_to_mel(1234.5)) == pytest.approx(1234.5)
+    assert mel.hz_to_mel(700.0) == pytest.approx(2595 * math.log10(2))
+    assert mel.mel_to_hz(mel.hz_to_mel(1234.5)) == pytest.approx(1234.5)
 
 
 # ------------------------------------------------------------------ audio -> spectrogram
@@ -138,13 +138,13 @@ def reference_mel_frame(audio: np.ndarray, t: int) -> np.ndarray:
     left = (P.n_fft - P.win_length) // 2
     window[left : left + P.win_length] = hann
     mag = np.abs(np.fft.rfft(frame * window))
-    return sp.mel_filterbank(P.n_stft, 512, SR, 0, 10000).T @ mag
+    return mel.mel_filterbank(P.n_stft, 512, SR, 0, 10000).T @ mag
 
 
 @pytest.mark.parametrize("freq", [150.0, 220.0, 1000.0, 6000.0])
 def test_sine_lands_in_its_mel_bin(freq):
     audio = tone(freq)
-    spec = sp.mel_spectrogram(audio)
+    spec = analysis.mel_spectrogram(audio)
     assert spec.shape == (512, 1 + len(audio) // 441)
     mid = spec.shape[1] // 2
     reference = reference_mel_frame(audio, mid)
@@ -155,13 +155,13 @@ def test_sine_lands_in_its_mel_bin(freq):
     assert int(np.argmax(spec[:, mid])) == expected_bin
     # ... the filter peaking at freq, or a neighbour below ~300 Hz, where the filters
     # (~4 Hz apart) are narrower than the Hann lobe (+-20 Hz) they sum.
-    fb = sp.mel_filterbank(P.n_stft, 512, SR, 0, 10000)
+    fb = mel.mel_filterbank(P.n_stft, 512, SR, 0, 10000)
     peak_filter = int(np.argmax(fb[round(freq / 2.5)]))
     assert abs(expected_bin - peak_filter) <= (1 if freq < 300 else 0)
 
 
 def test_short_clip_is_padded_not_refused():
-    spec = sp.mel_spectrogram(tone(440.0, seconds=0.05))
+    spec = analysis.mel_spectrogram(tone(440.0, seconds=0.05))
     assert spec.shape == (512, 1 + (P.n_fft // 2 + 1) // 441)
 
 
@@ -171,7 +171,7 @@ def test_short_clip_is_padded_not_refused():
 def test_image_bytes_follow_riffusions_formula():
     rng = np.random.default_rng(0)
     spec = (rng.random((512, 30)) ** 3 * 1e7).astype(np.float32)
-    image = sp.image_from_spectrogram(spec)
+    image = analysis.image_from_spectrogram(spec)
     assert image.mode == "RGB" and image.size == (30, 512)
     px = np.asarray(image)
     assert np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 0], px[..., 2])
@@ -182,7 +182,7 @@ def test_image_bytes_follow_riffusions_formula():
 
 def test_low_frequencies_are_at_the_bottom():
     audio = np.concatenate([tone(150.0), tone(8000.0)])
-    image = sp.image_from_audio(audio)
+    image = analysis.image_from_audio(audio)
     px = np.asarray(image)[..., 0].astype(int)
     for column in (10, image.width - 10):  # inside the low tone, then the high one
         darkest = np.flatnonzero(px[:, column] == px[:, column].min())  # loudest = darkest
@@ -196,26 +196,28 @@ def test_image_to_spectrogram_formula_and_exif_max_value():
     px[..., 1:] = 255  # only red is read
     image = Image.fromarray(px)
     image.getexif()[11080] = 1234.0
-    spec = sp.spectrogram_from_image(image)
+    spec = analysis.spectrogram_from_image(image)
     red = px[::-1, :, 0].astype(np.float64)
     np.testing.assert_allclose(spec, 30e6 * ((255 - red) / 255) ** 4, rtol=1e-6)
-    spec2 = sp.spectrogram_from_image(image, use_exif_max_value=True)
+    spec2 = analysis.spectrogram_from_image(image, use_exif_max_value=True)
     np.testing.assert_allclose(spec2, spec * (1234.0 / 30e6), rtol=1e-6)
     with pytest.raises(ValueError, match="512 pixels high"):
-        sp.spectrogram_from_image(Image.new("RGB", (4, 256)))
+        analysis.spectrogram_from_image(Image.new("RGB", (4, 256)))
 
 
 def test_grey_and_palette_images_read_like_rgb():
     rng = np.random.default_rng(3)
     grey = Image.fromarray(rng.integers(0, 256, (512, 16), dtype=np.uint8))
-    ref = sp.spectrogram_from_image(grey.convert("RGB"))
-    np.testing.assert_array_equal(sp.spectrogram_from_image(grey), ref)
-    np.testing.assert_array_equal(sp.spectrogram_from_image(grey.convert("P")), ref)
+    ref = analysis.spectrogram_from_image(grey.convert("RGB"))
+    np.testing.assert_array_equal(analysis.spectrogram_from_image(grey), ref)
+    np.testing.assert_array_equal(analysis.spectrogram_from_image(grey.convert("P")), ref)
 
 
 def test_spectrogram_image_round_trip_like_riffusions_test():
-    spec = sp.mel_spectrogram(sp.read_audio(sound("freedesktop/stereo/complete.oga")))
-    back = sp.spectrogram_from_image(sp.image_from_spectrogram(spec), use_exif_max_value=True)
+    spec = analysis.mel_spectrogram(files.read_audio(sound("freedesktop/stereo/complete.oga")))
+    back = analysis.spectrogram_from_image(
+        analysis.image_from_spectrogram(spec), use_exif_max_value=True
+    )
     assert back.shape == spec.shape
     assert back.max() == pytest.approx(spec.max(), rel=1e-6)
     loud = spec > spec.max() * 1e-3  # 8-bit quantisation of S^0.25 is coarse near 0
@@ -227,19 +229,19 @@ def test_spectrogram_image_round_trip_like_riffusions_test():
 
 def test_length_is_hop_times_width_minus_one():
     for width in (2, 7, 100):
-        image = sp.image_from_spectrogram(np.random.default_rng(width).random((512, width)))
-        assert sp.audio_from_image(image, n_iter=2).shape == (441 * (width - 1),)
+        image = analysis.image_from_spectrogram(np.random.default_rng(width).random((512, width)))
+        assert synthesis.audio_from_image(image, n_iter=2).shape == (441 * (width - 1),)
 
 
 def test_audio_is_deterministic_and_seeded():
-    image = sp.image_from_audio(sp.read_audio(sound("freedesktop/stereo/bell.oga")))
-    a = sp.audio_from_image(image)
-    b = sp.audio_from_image(image)
+    image = analysis.image_from_audio(files.read_audio(sound("freedesktop/stereo/bell.oga")))
+    a = synthesis.audio_from_image(image)
+    b = synthesis.audio_from_image(image)
     assert a.dtype == np.float32
-    assert np.array_equal(a, b)  # the vocoder start has no randomness at all
-    r0 = sp.audio_from_image(image, init=None, seed=0)
-    assert np.array_equal(r0, sp.audio_from_image(image, init=None, seed=0))
-    assert not np.array_equal(r0, sp.audio_from_image(image, init=None, seed=1))
+    assert np.array_equal(a, b)  # the PGHI start has no randomness at all
+    r0 = synthesis.audio_from_image(image, init=None, seed=0)
+    assert np.array_equal(r0, synthesis.audio_from_image(image, init=None, seed=0))
+    assert not np.array_equal(r0, synthesis.audio_from_image(image, init=None, seed=1))
     assert not np.array_equal(r0, a)
 
 
@@ -252,23 +254,53 @@ def test_audio_is_deterministic_and_seeded():
     ],
 )
 def test_round_trip_of_recorded_sound(name):
-    audio = sp.read_audio(sound(name))[:SR]
-    image = sp.image_from_audio(audio)
-    target = sp.spectrogram_from_image(image)
-    out = sp.audio_from_image(image)
+    audio = files.read_audio(sound(name))[:SR]
+    image = analysis.image_from_audio(audio)
+    target = analysis.spectrogram_from_image(image)
+    out = synthesis.audio_from_image(image)
     assert out.shape == (441 * (image.width - 1),)
-    error = sp.mel_spectral_convergence(target, sp.mel_spectrogram(out))
+    error = mel.mel_spectral_convergence(target, analysis.mel_spectrogram(out))
     assert error < ROUND_TRIP_MAX_ERROR
     # The score can fail: noise and another recording of the same length do.
     noise = np.random.default_rng(0).standard_normal(out.shape).astype(np.float32) * 0.1
-    assert sp.mel_spectral_convergence(target, sp.mel_spectrogram(noise)) > 0.9
-    other = np.resize(sp.read_audio(sound("alsa/Noise.wav")), out.shape)
-    assert sp.mel_spectral_convergence(target, sp.mel_spectrogram(other)) > 0.9
+    assert mel.mel_spectral_convergence(target, analysis.mel_spectrogram(noise)) > 0.9
+    other = np.resize(files.read_audio(sound("alsa/Noise.wav")), out.shape)
+    assert mel.mel_spectral_convergence(target, analysis.mel_spectrogram(other)) > 0.9
+
+
+def _start_error(audio, init):
+    """Mel error of the phase start alone (no Griffin-Lim iteration) on the 10 Hz grid."""
+    target = analysis.spectrogram_from_image(analysis.image_from_audio(audio))
+    out = synthesis.audio_from_spectrogram(
+        target, schedule=((4, 0, "magnitude"),), init=init, normalize=False
+    )
+    return mel.mel_spectral_convergence(target, analysis.mel_spectrogram(out))
+
+
+def test_the_phase_gradient_start_moves_clicks_off_the_frame_centres():
+    # Clicks half a hop from the frame centres: a flat-locked lobe puts each at a frame
+    # centre; the phase-gradient term tilts the lobe by the click's offset. (0.33 against
+    # 0.44 here; with the sign of that term flipped, 0.42.)
+    clicks = np.zeros(441 * 100, np.float32)
+    clicks[441 * np.arange(5, 95, 9) + 220] = 0.9
+    pghi, vocoder = _start_error(clicks, "pghi"), _start_error(clicks, "vocoder")
+    assert pghi < 0.85 * vocoder, (pghi, vocoder)
+
+
+def test_the_phase_gradient_start_beats_the_vocoder_on_recorded_sound():
+    audio = files.read_audio(sound("alsa/Front_Center.wav"))[: 441 * 200]
+    pghi, vocoder = _start_error(audio, "pghi"), _start_error(audio, "vocoder")
+    assert pghi < 0.9 * vocoder, (pghi, vocoder)
+
+
+def test_default_plan_is_pghi_then_squared_mel_steps():
+    assert synthesis.default_schedule(P) == ((4, 24, "magnitude", 1.0), (2, 10, "mel", 2.0))
+    assert synthesis.default_schedule(P, 8) == ((4, 6, "magnitude", 1.0), (2, 2, "mel", 2.0))
 
 
 def test_silence_gives_silence():
     spec = np.zeros((512, 20), dtype=np.float32)
-    assert not sp.audio_from_spectrogram(spec).any()
+    assert not synthesis.audio_from_spectrogram(spec).any()
 
 
 # ------------------------------------------------------------------ loudness
@@ -279,39 +311,39 @@ TARGET_PEAK = 10 ** (-0.1 / 20)  # -0.1 dBFS
 
 def test_normalized_peak_is_minus_0_1_dbfs():
     x = tone(440.0, amp=0.01) + 0.001 * np.random.default_rng(0).standard_normal(SR)
-    y = sp.normalize_loudness(x)
+    y = loudness.normalize_loudness(x)
     assert y.dtype == np.float32
     assert abs(np.max(np.abs(y)) - TARGET_PEAK) < 2 / 32768
     assert np.array_equal(y * 32768, np.round(y * 32768))  # on the int16 grid
     # A sine's crest factor is 3 dB, under 12 dB: no clipping, RMS 3 dB below the peak.
-    s = sp.normalize_loudness(tone(1000.0, amp=0.3))
-    assert sp.dbfs(s) == pytest.approx(-0.1 - 10 * math.log10(2), abs=0.02)
+    s = loudness.normalize_loudness(tone(1000.0, amp=0.3))
+    assert loudness.dbfs(s) == pytest.approx(-0.1 - 10 * math.log10(2), abs=0.02)
 
 
 def test_peaky_audio_is_clipped_at_minus_12_dbfs_like_riffusion():
     rng = np.random.default_rng(0)
     x = 0.05 * rng.standard_normal(4 * SR)
     x[::SR] = 1.0  # four spikes: crest factor far above 12 dB, ~1% of the power
-    y = sp.normalize_loudness(x)
+    y = loudness.normalize_loudness(x)
     # Gain to -12 dBFS saturates the spikes at full scale, so the final 0.1 dB of peak
     # normalisation leaves the level near -12.1 dBFS (pydub's behaviour).
-    assert sp.dbfs(y) == pytest.approx(-12.1, abs=0.1)
+    assert loudness.dbfs(y) == pytest.approx(-12.1, abs=0.1)
     peak = np.max(np.abs(y))
     assert abs(peak - TARGET_PEAK) < 2 / 32768
     assert np.count_nonzero(np.abs(y) == peak) >= 4  # the spikes were clipped flat
 
 
 def test_silence_stays_silent():
-    assert not sp.normalize_loudness(np.zeros(100)).any()
+    assert not loudness.normalize_loudness(np.zeros(100)).any()
 
 
 # ------------------------------------------------------------------ files
 
 
 def test_write_wav_format(tmp_path):
-    audio = sp.normalize_loudness(tone(440.0))
+    audio = loudness.normalize_loudness(tone(440.0))
     path = tmp_path / "a.wav"
-    sp.write_wav(path, audio, 44100)
+    files.write_wav(path, audio, 44100)
     info = sf.info(path)
     assert (info.samplerate, info.channels, info.subtype, info.format) == (
         44100,
@@ -333,18 +365,18 @@ def test_write_wav_failure_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sf, "write", broken_write)
     with pytest.raises(OSError, match="disk full"):
-        sp.write_wav(path, tone(440.0))
+        files.write_wav(path, tone(440.0))
     assert os.listdir(tmp_path) == []
     # An existing file is left as it was.
     path.write_bytes(b"old take")
     with pytest.raises(OSError):
-        sp.write_wav(path, tone(440.0))
+        files.write_wav(path, tone(440.0))
     assert os.listdir(tmp_path) == ["a.wav"] and path.read_bytes() == b"old take"
 
 
 def test_write_wav_refuses_stereo(tmp_path):
     with pytest.raises(ValueError, match="mono"):
-        sp.write_wav(tmp_path / "a.wav", np.zeros((10, 2), dtype=np.float32))
+        files.write_wav(tmp_path / "a.wav", np.zeros((10, 2), dtype=np.float32))
     assert os.listdir(tmp_path) == []
 
 
@@ -354,7 +386,7 @@ def test_read_audio_resamples_and_mixes_to_mono(tmp_path):
     stereo = np.stack([left, np.zeros_like(left)], axis=1)
     path = tmp_path / "s.flac"
     sf.write(path, stereo, 48000)
-    mono = sp.read_audio(path)
+    mono = files.read_audio(path)
     assert mono.dtype == np.float32 and mono.shape == (44100,)
     spectrum = np.abs(np.fft.rfft(mono))
     assert np.argmax(spectrum) == 1000  # 1 Hz per bin over one second
@@ -369,7 +401,7 @@ def test_read_audio_real_files_any_rate():
         path = sound(name)
         info = sf.info(path)
         assert info.samplerate == rate
-        audio = sp.read_audio(path)
+        audio = files.read_audio(path)
         assert audio.ndim == 1
         assert abs(len(audio) - info.frames * 44100 / rate) <= 1
 
@@ -378,12 +410,12 @@ def test_read_audio_names_a_broken_file(tmp_path):
     path = tmp_path / "broken.wav"
     path.write_bytes(b"RIFF....WAVEnot really")
     with pytest.raises(ValueError, match=r"broken\.wav"):
-        sp.read_audio(path)
+        files.read_audio(path)
 
 
 def test_save_image_is_atomic(tmp_path):
-    image = sp.image_from_spectrogram(np.ones((512, 3)))
-    sp.save_image(tmp_path / "x.png", image)
+    image = analysis.image_from_spectrogram(np.ones((512, 3)))
+    files.save_image(tmp_path / "x.png", image)
     assert os.listdir(tmp_path) == ["x.png"]
     with Image.open(io.BytesIO((tmp_path / "x.png").read_bytes())) as back:
         assert back.size == (3, 512)

@@ -46,7 +46,7 @@ def test_take_is_three_complete_files_with_json_naming_them(tmp_path):
 
 
 def test_png_keeps_the_spectrogram_tags_and_the_pixels(tmp_path):
-    from riffpad.engine.spectrogram import SpectrogramParams, params_from_image, tag_image
+    from riffpad.audio.params import SpectrogramParams, params_from_image, tag_image
 
     w = TakeWriter(tmp_path, clock=_fixed_clock)
     w.prepare()

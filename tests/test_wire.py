@@ -8,10 +8,10 @@ import pytest
 import soundfile
 from PIL import Image
 
+from riffpad.audio.params import ExifTags, tag_image
 from riffpad.engine import wire
 from riffpad.engine.engine import RenderRequest, RequestError, Take
 from riffpad.engine.pipeline import Blend, Leaf
-from riffpad.engine.spectrogram import ExifTags, tag_image
 
 RIFFUSION_BODY = {  # riffusion-app-hobby sends this shape
     "alpha": 0,  # an int: Riffusion's own parser refuses it (dacite issue 62), riffpad not

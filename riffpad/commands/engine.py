@@ -17,7 +17,7 @@ def save_take(take, prefix: str | Path) -> list[Path]:
     prefix.parent.mkdir(parents=True, exist_ok=True)
     wav, png, meta = (prefix.with_name(prefix.name + ext) for ext in (".wav", ".png", ".json"))
     from riffpad.atomic import write_text
-    from riffpad.engine.spectrogram import save_image, write_wav
+    from riffpad.audio.files import save_image, write_wav
 
     written = []
     if take.audio is not None:

@@ -1,6 +1,6 @@
-"""Riffusion's generation pipeline and spectrogram audio on current diffusers and torch.
+"""Riffusion's generation pipeline on current diffusers and torch (its audio: riffpad.audio).
 
-Exports are loaded lazily so ``import riffpad.engine.spectrogram`` (or ``riffpad --help``)
+Exports are loaded lazily so ``import riffpad.engine`` (or ``riffpad --help``)
 does not pay for importing diffusers.
 """
 

@@ -15,6 +15,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from riffpad.audio.clip import SAMPLE_RATE
+from riffpad.audio.params import tag_image
+from riffpad.audio.synthesis import audio_from_image
 from riffpad.engine import loader, seeds
 from riffpad.engine.api import EngineInfo
 from riffpad.engine.pipeline import (
@@ -27,11 +30,8 @@ from riffpad.engine.pipeline import (
     node_from_dict,
     node_to_dict,
 )
-from riffpad.engine.spectrogram import audio_from_image, tag_image
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 44100
 
 
 class RequestError(ValueError):

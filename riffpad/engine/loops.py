@@ -10,11 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SAMPLE_RATE = 44100
-HOP = 441  # 10 ms: one image column
-CLIP_COLUMNS = 512
-CLIP_SAMPLES = HOP * (CLIP_COLUMNS - 1)  # 225351 samples = 5.11 s, what a 512 px image holds
-CLIP_SECONDS = CLIP_SAMPLES / SAMPLE_RATE
+from riffpad.audio.clip import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+
 BEAT_BARS = 2  # two bars of 4/4 fill the clip exactly ...
 BEAT_BPM = 60 * 4 * BEAT_BARS / CLIP_SECONDS  # ... at 93.93 BPM
 

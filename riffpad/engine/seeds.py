@@ -20,26 +20,22 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from riffpad.audio.clip import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE
+from riffpad.audio.files import AUDIO_SUFFIXES
 from riffpad.engine.loops import (  # re-exported: riffpad.engine.seeds.synth_beat etc.
     BEAT_BARS,
     BEAT_BPM,
-    CLIP_COLUMNS,
-    CLIP_SAMPLES,
-    CLIP_SECONDS,
-    HOP,
     LOOPS,
-    SAMPLE_RATE,
     synth_beat,
 )
 
-__all__ = ["BEAT_BARS", "BEAT_BPM", "CLIP_COLUMNS", "HOP", "synth_beat"]
+__all__ = ["BEAT_BARS", "BEAT_BPM", "synth_beat"]
 
 BUILTIN_PREFIX = "builtin:"
 BUILTINS = tuple(LOOPS)
 DEFAULT_SEED_IMAGE = "og_beat"  # Riffusion's default seed_image_id
 DEFAULT_BUILTIN = BUILTIN_PREFIX + "beat"
 AUTO = "default"  # a request's seed_image when it names none: see default_seed()
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".mp3")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 _NAME = re.compile(r"[\w.-]+")
 
@@ -59,14 +55,15 @@ class Seed:
 def builtin_image(name: str) -> Image.Image:
     if name not in LOOPS:
         raise SeedError(f"no built-in seed {name!r}; built-ins: {', '.join(BUILTINS)}")
-    from riffpad.engine.spectrogram import image_from_audio
+    from riffpad.audio.analysis import image_from_audio
 
     return image_from_audio(LOOPS[name].synth())
 
 
 def audio_to_seed(path: Path) -> Image.Image:
     """An audio file's first 5.11 s (mono, 44.1 kHz, zero-padded) as a spectrogram seed."""
-    from riffpad.engine.spectrogram import image_from_audio, read_audio
+    from riffpad.audio.analysis import image_from_audio
+    from riffpad.audio.files import read_audio
 
     try:
         mono = read_audio(path, SAMPLE_RATE)

@@ -33,7 +33,7 @@ from riffpad.pad.recording import RecordingHandle, WriteLog
 from riffpad.pad.state import PadState
 
 if TYPE_CHECKING:
-    from riffpad.instrument.player import Player
+    from riffpad.audio.player import Player
     from riffpad.jam.session import JamSession
 
 TICK_S = 0.05  # main-thread feedback tick while animating (pulse runs at 8 updates/s)

@@ -179,7 +179,8 @@ def build(
     if settings.no_audio:
         snap.audio = "off (--no-audio)"
     else:
-        from riffpad.instrument.player import AudioUnavailable, Player
+        from riffpad.audio.output import AudioUnavailable
+        from riffpad.audio.player import Player
 
         player = Player(device=settings.audio_device, loop=settings.loop)
         try:

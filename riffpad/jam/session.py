@@ -18,14 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from riffpad.audio.clip import SAMPLE_RATE
+from riffpad.audio.output import ClockOutput, SpeakerOutput
+from riffpad.audio.recorder import RecordError, SessionRecorder, Tap
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.host import JamHost
-from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
 from riffpad.jam.stream import JamStream
 
 log = logging.getLogger("riffpad.jam")
 
-SAMPLE_RATE = 44100
 BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
 BEHIND_BLINK_HZ = 2.0
 KEEP_STREAMS = 2  # ended jams kept in ``streams``
@@ -210,7 +211,7 @@ class JamSession:
         take = self.host.render(job)
         audio = np.ravel(np.asarray(take.audio, dtype=np.float32))
         if take.sample_rate != SAMPLE_RATE:
-            from riffpad.instrument.player import resample
+            from riffpad.audio.output import resample
 
             audio = resample(audio, take.sample_rate, SAMPLE_RATE)
         return audio, (job, take)
@@ -220,7 +221,7 @@ class JamSession:
         cfg, host = self.config, self.host
         out = None
         if cfg.speaker:
-            from riffpad.instrument.player import AudioUnavailable
+            from riffpad.audio.output import AudioUnavailable
 
             host.release_speaker()  # the jam has the speaker now (also exclusive devices)
             out = SpeakerOutput(

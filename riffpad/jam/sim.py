@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from riffpad.audio.clip import SAMPLE_RATE
+from riffpad.audio.output import ClockOutput
+from riffpad.audio.recorder import Tap
 from riffpad.jam.driver import JamDriver
-from riffpad.jam.output import ClockOutput, Tap
 
 
 class FakeClock:
@@ -24,7 +26,7 @@ class FakeClock:
         self.t += dt
 
 
-def tone_clip(n: int, k: int, sample_rate: int = 44100) -> np.ndarray:
+def tone_clip(n: int, k: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A clip that is recognisably clip ``k``: its own pitch, ending mid-cycle (so butt
     joins would click)."""
     f = 110.0 * (1 + (k % 7) / 7)
@@ -49,7 +51,7 @@ def simulate(
     seconds: float,
     rtf: float | Callable[[int], float],
     clip_len: int = 225_351,
-    sample_rate: int = 44100,
+    sample_rate: int = SAMPLE_RATE,
     lookahead: float = 1.0,
     crossfade_s: float = 0.05,
     shape: str = "equal-power",

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from riffpad.jam.grid import Grid, fade_gains
+from riffpad.audio.fades import fade_gains
+from riffpad.jam.grid import Grid
 
 _clip_ids = itertools.count(1)
 

@@ -8,21 +8,17 @@ non-blocking lock.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from riffpad.audio.clip import SAMPLE_RATE
+from riffpad.audio.fades import fade_gains
+from riffpad.audio.output import close_output_stream, open_output_stream, resample
 
-SAMPLE_RATE = 44100
 MAX_OUTGOING = 3  # voices still fading out when takes arrive faster than the fade
-
-
-class AudioUnavailable(Exception):
-    """No usable output device (no PortAudio, no device, device busy)."""
 
 
 @dataclass
@@ -31,51 +27,6 @@ class _Voice:
     pos: int = 0
     fade: int = 0  # position in the fade ramp
     fading: int = 0  # +1 fading in, -1 fading out, 0 steady
-
-
-def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
-    """Linear resampling (only used when a device refuses the take's rate)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if src_rate == dst_rate or len(audio) == 0:
-        return audio
-    n = max(1, round(len(audio) * dst_rate / src_rate))
-    x = np.linspace(0, len(audio) - 1, n)
-    return np.interp(x, np.arange(len(audio)), audio).astype(np.float32)
-
-
-def open_output_stream(factory, *, samplerate, channels, callback, device, blocksize):
-    """Open and start a float32 PortAudio output stream (``factory`` stands in for
-    ``sounddevice.OutputStream`` in tests); AudioUnavailable says why it cannot."""
-    if factory is None:
-        try:
-            import sounddevice
-        except OSError as e:  # PortAudio library missing
-            raise AudioUnavailable(f"no audio: {e}") from e
-        factory = sounddevice.OutputStream
-    try:
-        stream = factory(
-            samplerate=samplerate,
-            channels=channels,
-            dtype="float32",
-            callback=callback,
-            device=device,
-            blocksize=blocksize,
-        )
-        stream.start()
-    except Exception as e:
-        raise AudioUnavailable(f"cannot open audio output {device or 'default'}: {e}") from e
-    return stream
-
-
-def close_output_stream(stream) -> None:
-    """Stop and close ``stream`` (None is fine); a vanished device has nothing to release."""
-    if stream is None:
-        return
-    try:
-        stream.stop()
-        stream.close()
-    except Exception as e:
-        log.debug("closing audio stream: %s", e)
 
 
 class Player:
@@ -104,8 +55,8 @@ class Player:
         self._stream_factory = stream_factory
         self._stream = None
         n = max(1, int(crossfade * samplerate))
-        # Equal-power ramp: gain in = up[k], gain out = up[n - k].
-        self._up = np.sin(np.linspace(0.0, np.pi / 2, n + 1)).astype(np.float32)
+        # The jam's seam shape: equal-power, g_out[k] == g_in[n - 1 - k].
+        self._g_in, self._g_out = fade_gains(n, "equal-power")
         self._fade_len = n
         self._mix = np.zeros(max(blocksize, 4096), dtype=np.float32)
         self._tmp = np.zeros_like(self._mix)
@@ -193,7 +144,7 @@ class Player:
     def _start_fade_out(self, voice: _Voice) -> None:
         # Continue from the voice's present gain so a fade-in cut short does not click.
         n = self._fade_len
-        voice.fade = n - voice.fade if voice.fading == +1 else 0
+        voice.fade = n - 1 - voice.fade if voice.fading == +1 else 0
         voice.fading = -1
         if len(self._outgoing) >= MAX_OUTGOING:
             self._outgoing.pop(0)  # the oldest is the quietest
@@ -215,12 +166,9 @@ class Player:
                 k = min(k, n - v.fade)
             src = v.data[v.pos : v.pos + k]
             dst = mix[done : done + k]
-            if v.fading == +1:
-                np.multiply(src, self._up[v.fade : v.fade + k], out=tmp[:k])
-                np.add(dst, tmp[:k], out=dst)
-            elif v.fading == -1:
-                ramp = self._up[n - v.fade - k + 1 : n - v.fade + 1][::-1]
-                np.multiply(src, ramp, out=tmp[:k])
+            if v.fading:
+                gains = self._g_in if v.fading == +1 else self._g_out
+                np.multiply(src, gains[v.fade : v.fade + k], out=tmp[:k])
                 np.add(dst, tmp[:k], out=dst)
             else:
                 np.add(dst, src, out=dst)
