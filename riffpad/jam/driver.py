@@ -15,6 +15,15 @@ engine so answers a stick move at the next slot (about half a period plus one re
 average) instead of after the look-ahead; a slow one is never delayed by it.
 A fire jumps the schedule: it is rendered as soon as the engine is free and takes the
 next slot that is not yet playing.
+
+Bars (a ``tempo`` source that names a BPM): each clip is fitted to the whole number of
+bars that needs the least stretch (``fitter.fit``) at the tempo of the moment it is made.
+Queued clips made at another tempo are fitted again from their unfitted audio before they
+play, so a tempo change takes effect at the next clip boundary, never inside a clip.
+Respond within a bar (``cut_in``): when the engine would otherwise wait and the pad has
+changed since the clip that plays (or is about to) was made, a clip is rendered now and
+enters at the playing clip's next bar line, if that render can finish first (and before
+the next scheduled render is due, so no more repeats than without).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import numpy as np
 
 from riffpad.jam.grid import Grid
 from riffpad.jam.stream import Clip, JamStream
+from riffpad.tempo.bars import bar_samples, choose_bars
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,10 @@ class JamDriver:
         on_error: Callable[[Any, BaseException], None] | None = None,
         state_key: Callable[[], Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tempo: Callable[[], float | None] | None = None,
+        beats_per_bar: int = 4,
+        fitter: Any = None,
+        cut_in: bool = True,
     ) -> None:
         if lookahead <= 0:
             raise ValueError(f"look-ahead must be more than 0 clips, not {lookahead}")
@@ -73,6 +87,18 @@ class JamDriver:
         self.on_error = on_error or (lambda job, exc: log.error("jam render failed: %s", exc))
         self.state_key = state_key
         self.clock = clock
+        # tempo() -> BPM now, None: free-running. fitter.natural(audio, meta) -> samples the
+        # clip spans unstretched; fitter.fit(audio, meta, length, tail) -> length + tail
+        # samples of it (None: trimmed or padded by the stream).
+        self.tempo = tempo
+        self.beats_per_bar = beats_per_bar
+        self.fitter = fitter
+        self.cut_in = cut_in
+        self._retempo: Clip | None = None  # the queued clip to fit again at the new tempo
+        self._cutting = False  # the next render cuts in at a bar line
+        self._last_cut: Clip | None = None
+        self.refitted = 0
+        self.cut_ins = 0
         self.stream: JamStream | None = None
         self._keys: dict[int, Any] = {}  # clip id -> the pad state it was made from
         self._refresh: Clip | None = None  # the queued clip the next render replaces
@@ -109,13 +135,45 @@ class JamDriver:
         s = self.stream
         if self._fired is not None or s is None:
             return 0.0
-        target = s.committed + len(s.ready)  # the slot the next clip would fill
-        due = s.grid.start(target) - self.lead_samples()
+        self._retempo = self._off_tempo()
+        if self._retempo is not None:
+            return 0.0
+        due = s.ready_start(len(s.ready)) - self.lead_samples()  # the next free slot's
         if due > s.pos:
+            self._cutting = self._worth_cutting(due)
+            if self._cutting:
+                return 0.0
             self._refresh = self._stale_clip(due)
             if self._refresh is not None:
                 return 0.0
         return max(0.0, (due - s.pos) / self.sample_rate)
+
+    def bpm(self) -> float | None:
+        return self.tempo() if self.tempo is not None else None
+
+    def _off_tempo(self) -> Clip | None:
+        """The first queued clip fitted to another tempo than now's (one that can be)."""
+        bpm = self.bpm()
+        for clip in list(self.stream.ready):
+            if clip.bpm != bpm and clip.source is not None:
+                return clip
+        return None
+
+    def _worth_cutting(self, due: float) -> bool:
+        """The pad has changed since the clip at the front was made, and a render started
+        now would be ready before one of the playing clip's bar lines and before ``due``."""
+        if not self.cut_in or self.state_key is None or not self.render_s:
+            return False
+        s = self.stream
+        need = self._render_need()
+        if s.pos + need > due or s.next_bar_line(s.pos + need) is None:
+            return False
+        front = self._last_cut
+        if front is None or not (front is s._cut or front in s.ready):
+            front = s.slots[-1].clip if s.slots else None
+        if front is None or front.fired:
+            return False
+        return self._keys.get(front.id) != self.state_key()
 
     def _stale_clip(self, due: float) -> Clip | None:
         """The first queued clip made from an older pad state that a render started now
@@ -128,7 +186,7 @@ class JamDriver:
             return None
         key = self.state_key()
         for i, clip in enumerate(list(s.ready)):
-            if clip.fired or s.pos + need > s.grid.start(s.committed + i):
+            if clip.fired or s.pos + need > s.ready_start(i):
                 continue
             if self._keys.get(clip.id, key) != key:
                 return clip
@@ -141,7 +199,7 @@ class JamDriver:
     def lead_samples(self) -> float:
         """How long before its slot a render begins: the look-ahead, or more when recent
         renders needed more."""
-        lead = self.lookahead * self.stream.grid.period
+        lead = self.lookahead * self.stream.period
         return max(lead, self._render_need()) if self.render_s else lead
 
     def _render_need(self) -> float:
@@ -149,13 +207,59 @@ class JamDriver:
         return MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate
 
     # -- the driver's thread (or a test's loop) ------------------------------------------
+    def _make_clip(self, audio, meta, fired: bool) -> Clip:
+        """The clip of freshly rendered ``audio``, fitted to bars at the tempo of now."""
+        bpm = self.bpm()
+        fitter = self.fitter
+        if bpm is None:
+            if audio is None:  # the engine left the audio to the fitter: at natural length
+                audio = fitter.fit(None, meta, fitter.natural(None, meta), 0)
+            return Clip(np.asarray(audio, dtype=np.float32), meta=meta, fired=fired)
+        natural = fitter.natural(audio, meta) if fitter is not None else len(audio)
+        bar = bar_samples(bpm, self.beats_per_bar, self.sample_rate)
+        bars = choose_bars(natural, bar)
+        length = round(bars * bar)
+        s = self.stream
+        tail = s.grid.crossfade if s is not None else min(self._crossfade(), length)
+        fitted = audio if fitter is None else fitter.fit(audio, meta, length, tail)
+        return Clip(
+            np.asarray(fitted, dtype=np.float32),
+            meta=meta,
+            fired=fired,
+            length=length,
+            bars=bars,
+            bar=bar,
+            bpm=bpm,
+            source=(audio,),  # audio None: the fitter works from meta alone
+        )
+
+    def _crossfade(self) -> int:
+        return round(self.crossfade_s * self.sample_rate)
+
+    def _refit(self, old: Clip) -> Clip | None:
+        """Fit a queued clip again at the tempo of now, in its place."""
+        clip = self._make_clip(old.source[0], old.meta, old.fired)
+        if not self.stream.replace(old, clip):
+            return clip  # it started playing meanwhile: the old one plays out
+        self.stream.replaced -= 1  # a refit, not a fresher clip
+        self.refitted += 1
+        for table in (self._keys, self._render_s_of, self.started_at):
+            if old.id in table:
+                table[clip.id] = table[old.id]
+        return clip
+
     def step(self) -> Clip | None:
         """Render one clip now (the fired job first) and queue it; None if it failed."""
+        retempo, self._retempo = self._retempo, None
+        if retempo is not None and self._fired is None:
+            return self._refit(retempo)
         job, fired = self._fired, True
         self._fired = None
         stale, self._refresh = self._refresh, None
+        cutting, self._cutting = self._cutting, False
         if job is not None:
             stale = None  # a fire goes first; the refresh is reconsidered afterwards
+            cutting = False
         else:
             job, fired = self.next_job(), False
         key = self.state_key() if self.state_key is not None else None
@@ -166,20 +270,28 @@ class JamDriver:
             self.failed += 1
             self.on_error(job, exc)
             return None
+        clip = self._make_clip(audio, meta, fired)
         self.render_s.append(self.clock() - t0)
-        clip = Clip(np.asarray(audio, dtype=np.float32), meta=meta, fired=fired)
         self.started_at[clip.id] = t0
         self._render_s_of[clip.id] = self.render_s[-1]
         self._keys[clip.id] = key
-        if stale is not None and self.stream.replace(stale, clip):
+        if cutting and self.stream is not None:
+            self.stream.cut_in(clip)
+            self._last_cut = clip
+            self.cut_ins += 1
+        elif stale is not None and self.stream.replace(stale, clip):
             self.refreshed += 1
             self._keys.pop(stale.id, None)
         else:
             new = self.stream is None
             if new:
-                x = round(self.crossfade_s * self.sample_rate)
-                grid = Grid(len(clip.audio), min(x, len(clip.audio) // 2))
-                self.stream = JamStream(grid, self.shape)
+                if clip.length is None:
+                    n = len(clip.audio)
+                    x = min(self._crossfade(), n // 2)
+                else:  # the tail _make_clip fitted it with
+                    x = min(self._crossfade(), clip.length)
+                    n = clip.length + x
+                self.stream = JamStream(Grid(n, x), self.shape)
             (self.stream.offer_first if fired else self.stream.offer)(clip)
             if new:
                 self.on_stream(self.stream)

@@ -20,6 +20,7 @@ import numpy as np
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
 from riffpad.jam.stream import JamStream
+from riffpad.tempo.sources import FixedTempo
 
 log = logging.getLogger("riffpad.jam")
 
@@ -40,6 +41,11 @@ class JamConfig:
     blocksize: int = 1024
     clock: Callable[[], float] = time.monotonic  # the headless output's clock
     stream_factory: Callable | None = None  # tests: a fake sounddevice.OutputStream
+    # Tempo (issue 15): None and no bpm: free-running at the clip's natural length.
+    bpm: float | None = None  # --bpm
+    beats_per_bar: int = 4  # --beats-per-bar
+    tempo: Any = None  # a riffpad.tempo source (tap, Link, MIDI clock); wins over bpm
+    cut_in: bool = True  # on a bar grid, a fresh clip enters at the next bar line
 
 
 class JamSession:
@@ -50,6 +56,17 @@ class JamSession:
         if config.record_audio:
             self.recorder = SessionRecorder(config.record_audio, SAMPLE_RATE)  # RecordError
         self.tap = Tap(self.recorder, blocksize=config.blocksize)
+        # -- tempo (issue 15)
+        self.tempo = config.tempo
+        if self.tempo is None and config.bpm is not None:
+            self.tempo = FixedTempo(config.bpm)
+        self.cues = None
+        if self.recorder is not None:
+            from riffpad.jam.cues import CueLog
+
+            self.cues = CueLog(SAMPLE_RATE, config.beats_per_bar)
+        self._cued = 0  # slots of the current jam put on the cue sheet
+        self._take_names: dict[int, str] = {}  # clip id -> the take it was written as
         self.driver: JamDriver | None = None
         self.output = None
         self.jams = 0
@@ -63,6 +80,7 @@ class JamSession:
         self._drained = threading.Event()
         self._drained.set()
         self.recorded: str | None = None
+        self.cue_sheet: str | None = None
 
     # -- instrument side -----------------------------------------------------------------
     @property
@@ -99,6 +117,7 @@ class JamSession:
                 on_stream=self._on_stream,
                 on_error=self._on_error,
                 state_key=self._state_key,
+                **self._tempo_args(),
             )
             self._drained.clear()
             self._thread = threading.Thread(target=self._run, name="riffpad-jam", daemon=True)
@@ -139,6 +158,9 @@ class JamSession:
         line = f"{state}: clip {s.committed}, {ahead} ready ahead, {s.underruns} repeat(s)"
         if d.refreshed:
             line += f", {d.refreshed} refreshed"
+        bpm = d.bpm()
+        if bpm is not None:
+            line += f", {bpm:.1f} BPM"
         if self.behind:
             line += "  BEHIND: the engine is slower than the music, repeating"
         snap.worker = line
@@ -158,6 +180,7 @@ class JamSession:
                 self.recorded = str(path)
                 secs = self.recorder.frames / SAMPLE_RATE
                 self.inst.view.note(f"session recording: {path} ({secs:.2f} s)")
+                self._write_cues(path)
             self.recorder = None
 
     # -- the jam's thread ----------------------------------------------------------------
@@ -173,7 +196,7 @@ class JamSession:
                 if d.stopped:
                     return
                 time.sleep(0.01)
-            self._written = 0
+            self._written = self._cued = 0
             self._rec_offset = self.tap.frames_played
             d.run(on_poll=self._write_played)
             s = d.stream
@@ -196,6 +219,18 @@ class JamSession:
                 )
             self._drained.set()
 
+    def _tempo_args(self) -> dict:
+        if self.tempo is None:
+            return {}
+        from riffpad.jam.fit import SpectrogramFitter
+
+        return dict(
+            tempo=self.tempo.bpm,
+            beats_per_bar=self.config.beats_per_bar,
+            fitter=SpectrogramFitter(SAMPLE_RATE),
+            cut_in=self.config.cut_in,
+        )
+
     def _next_job(self):
         return self.inst._job_for(self.inst.params)
 
@@ -206,7 +241,12 @@ class JamSession:
 
     def _render(self, job):
         job.started_t = self.inst.clock()
-        take = self.inst.engine.render(self.inst.make_request(job))
+        engine = self.inst.engine
+        if self.tempo is not None and _takes_audio_flag(engine):
+            # On a bar grid the fitter rebuilds the audio from the stretched image.
+            take = engine.render(self.inst.make_request(job), audio=False)
+            return None, (job, take)
+        take = engine.render(self.inst.make_request(job))
         audio = np.ravel(np.asarray(take.audio, dtype=np.float32))
         if take.sample_rate != SAMPLE_RATE:
             from riffpad.instrument.player import resample
@@ -271,6 +311,20 @@ class JamSession:
             self._written = slot.index + 1
             if not slot.repeat:
                 self._write_take(slot)
+        if self.cues is not None:  # a slot is final once the next began (a cut ends it)
+            final = s.committed if s.finished else s.committed - 1
+            for slot in [sl for sl in list(s.slots) if self._cued <= sl.index < final]:
+                self._cued = slot.index + 1
+                name = self._take_names.get(slot.clip.id)
+                self.cues.add(slot, self._rec_offset, name)
+
+    def _write_cues(self, recording) -> None:
+        if self.cues is None:
+            return
+        try:
+            self.cue_sheet = str(self.cues.write(recording))
+        except OSError as e:
+            self.inst.view.note(f"cue sheet not written: {e}", logging.ERROR)
 
     def _write_take(self, slot) -> None:
         inst = self.inst
@@ -287,6 +341,8 @@ class JamSession:
             # where this clip's fade-in starts in the --record-audio file
             "recording_sample": self._rec_offset + slot.start,
             "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
+            "bars": clip.bars,  # None: free-running
+            "bpm": clip.bpm,
         }
         try:
             files = inst.writer.write(clip.audio, SAMPLE_RATE, take.image, meta)
@@ -295,6 +351,17 @@ class JamSession:
             inst.view.note(f"jam clip not saved: {e}", logging.ERROR)
             return
         inst.take_written(files, made_s)
+        self._take_names[clip.id] = getattr(files, "stem", None)
 
     def _on_error(self, job, exc: BaseException) -> None:
         self.inst.take_failed(f"jam: generation failed ({exc}); repeating the last clip")
+
+
+def _takes_audio_flag(engine) -> bool:
+    """The engine can skip its own phase reconstruction (``render(request, audio=False)``)."""
+    import inspect
+
+    try:
+        return "audio" in inspect.signature(engine.render).parameters
+    except (TypeError, ValueError):
+        return False
