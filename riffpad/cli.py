@@ -76,6 +76,8 @@ INSTRUMENT_OPTIONS = (
     "record_audio",
     "lookahead",
     "crossfade",
+    "bpm",
+    "beats_per_bar",
     "compile",
 )
 
@@ -116,6 +118,10 @@ INSTRUMENT_OPTIONS = (
               help="Jam: clips rendered ahead of the one playing.")  # fmt: skip
 @click.option("--crossfade", metavar="MS", type=float, default=50.0, show_default=True,
               help="Jam: milliseconds each clip overlaps the next (0-1000).")  # fmt: skip
+@click.option("--bpm", metavar="N", type=click.FloatRange(20, 400),
+              help="Jam: fixed tempo, clips fitted to whole bars (default: free).")  # fmt: skip
+@click.option("--beats-per-bar", metavar="N", type=click.IntRange(1, 16), default=4,
+              show_default=True, help="Jam: beats in a bar.")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),

@@ -56,6 +56,7 @@ EVENTS: tuple[str, ...] = (
     "replay",
     "stop",
     "jam",
+    "tap_tempo",
     "help",
     "quit",
 )

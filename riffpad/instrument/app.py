@@ -327,6 +327,9 @@ class Instrument:
         elif event == "jam":
             if self.jam is not None:
                 self.jam.toggle()
+        elif event == "tap_tempo":
+            if self.jam is not None:
+                self.jam.tap(t)
         elif event == "quit":
             self.view.note("quit (PS held)")
             self.request_quit()
@@ -633,6 +636,8 @@ class Options:
     record_audio: str | None = None  # one WAV of everything the jam played
     lookahead: float = 1.0  # jam: clips rendered ahead of the one playing
     crossfade: float = 50.0  # jam: milliseconds each clip overlaps the next
+    bpm: float | None = None  # jam: fixed tempo, clips fitted to whole bars (None: free)
+    beats_per_bar: int = 4  # jam: bar length in beats
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
     compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
@@ -833,6 +838,9 @@ def make_jam(inst: Instrument, opts: Options):
         cfg.lookahead = opts.lookahead
         cfg.crossfade_s = opts.crossfade / 1000.0
     cfg.speaker = inst.player is not None
+    if opts.jam_config is None:  # tempo (issue 15)
+        cfg.bpm = opts.bpm
+        cfg.beats_per_bar = opts.beats_per_bar
     cfg.audio_device = opts.audio_device
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")

@@ -57,6 +57,8 @@ CONFIG_KEYS = {
     "jam": bool,
     "lookahead": (int, float),
     "crossfade": (int, float),
+    "bpm": (int, float),
+    "beats_per_bar": int,
 }
 
 

@@ -20,13 +20,15 @@ import numpy as np
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.output import ClockOutput, RecordError, SessionRecorder, SpeakerOutput, Tap
 from riffpad.jam.stream import JamStream
-from riffpad.tempo.sources import FixedTempo
+from riffpad.tempo.sources import FixedTempo, TapTempo
 
 log = logging.getLogger("riffpad.jam")
 
 SAMPLE_RATE = 44100
 BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
 BEHIND_BLINK_HZ = 2.0
+BEAT = (255, 255, 255)  # white flash on each beat while tempo is being tapped
+BEAT_FLASH = 0.25  # of a beat
 
 
 @dataclass
@@ -58,8 +60,9 @@ class JamSession:
         self.tap = Tap(self.recorder, blocksize=config.blocksize)
         # -- tempo (issue 15)
         self.tempo = config.tempo
-        if self.tempo is None and config.bpm is not None:
-            self.tempo = FixedTempo(config.bpm)
+        if self.tempo is None:
+            self.tempo = FixedTempo(config.bpm) if config.bpm is not None else TapTempo()
+        self.tapper = self.tempo if isinstance(self.tempo, TapTempo) else TapTempo()
         self.cues = None
         if self.recorder is not None:
             from riffpad.jam.cues import CueLog
@@ -138,8 +141,22 @@ class JamSession:
         if self.driver is not None:
             self.driver.fire(job)
 
+    def tap(self, t: float) -> None:
+        """The tap-tempo button, at pad time ``t``: the tempo of the taps so far is the
+        jam's from its next clip (a Link session's for every peer)."""
+        bpm = self.tapper.tap(t)
+        if bpm is None or self.tapper.taps < 2:
+            return
+        if self.tempo is not self.tapper and hasattr(self.tempo, "set_bpm"):
+            self.tempo.set_bpm(bpm)
+        self.inst.view.note(f"tap tempo: {bpm:.1f} BPM ({self.tapper.taps} taps)")
+
     def feedback(self, fb, now: float):
-        """While the jam repeats itself the lightbar blinks amber."""
+        """While tempo is tapped the lightbar flashes white on the beat; while the jam
+        repeats itself it blinks amber."""
+        phase = self.tapper.beat_phase(now) if self.tapper.tapping(now) else None
+        if phase is not None and phase % 1.0 < BEAT_FLASH:
+            return replace(fb, lightbar=BEAT)
         if self.behind and int(now * BEHIND_BLINK_HZ * 2) % 2 == 0:
             return replace(fb, lightbar=BEHIND)
         return fb

@@ -24,6 +24,20 @@ class FakeClock:
         self.t += dt
 
 
+class ToneFitter:
+    """The driver's fitter for tone clips: clip ``k`` made again at the length asked (the
+    scheduling is what the simulation is about, not the stretch)."""
+
+    def __init__(self, make_clip: Callable[[int, int], np.ndarray]) -> None:
+        self.make_clip = make_clip
+
+    def natural(self, audio, meta) -> int:
+        return len(audio)
+
+    def fit(self, audio, meta, length: int, tail: int) -> np.ndarray:
+        return self.make_clip(length + tail, meta["k"])
+
+
 def tone_clip(n: int, k: int, sample_rate: int = 44100) -> np.ndarray:
     """A clip that is recognisably clip ``k``: its own pitch, ending mid-cycle (so butt
     joins would click)."""
@@ -58,6 +72,9 @@ def simulate(
     fires: list[float] = (),
     moves: float | None = None,
     make_clip: Callable[[int, int], np.ndarray] | None = None,
+    bpm: float | Callable[[float], float | None] | None = None,
+    beats_per_bar: int = 4,
+    cut_in: bool = True,
 ) -> SimResult:
     """Jam for ``seconds`` of simulated time, then stop and play out the tail.
 
@@ -65,7 +82,8 @@ def simulate(
     function of the render number. ``fires``:
     simulated times at which R2 fires (the fired job is tagged ``"fire"``). ``moves``: the
     pad state changes every ``moves`` seconds (so queued clips go stale and get refreshed);
-    None: it never changes.
+    None: it never changes. ``bpm``: a tempo, or a function of simulated time (None:
+    free-running); clips are then fitted to bars and may cut in at bar lines (``cut_in``).
     """
     clock = FakeClock()
     tap = Tap(recorder, blocksize=blocksize)
@@ -102,6 +120,10 @@ def simulate(
         on_stream=on_stream,
         state_key=state,
         clock=clock,
+        tempo=None if bpm is None else (lambda: bpm(clock.t) if callable(bpm) else bpm),
+        beats_per_bar=beats_per_bar,
+        fitter=ToneFitter(made),
+        cut_in=cut_in,
     )
     clips = []
     pending_fires = sorted(fires)
