@@ -329,7 +329,7 @@ class Instrument:
                 self.jam.toggle()
         elif event == "tap_tempo":
             if self.jam is not None:
-                self.jam.tap(t)
+                self.jam.tap_tempo(t)
         elif event == "quit":
             self.view.note("quit (PS held)")
             self.request_quit()

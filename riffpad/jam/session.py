@@ -141,7 +141,7 @@ class JamSession:
         if self.driver is not None:
             self.driver.fire(job)
 
-    def tap(self, t: float) -> None:
+    def tap_tempo(self, t: float) -> None:
         """The tap-tempo button, at pad time ``t``: the tempo of the taps so far is the
         jam's from its next clip (a Link session's for every peer)."""
         bpm = self.tapper.tap(t)
