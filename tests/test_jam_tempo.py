@@ -13,7 +13,7 @@ from test_jam_app import ToneEngine, jam_replay
 
 from riffpad.jam.grid import render_slots
 from riffpad.jam.session import BEAT, JamConfig
-from riffpad.jam.sim import tone_clip
+from riffpad.jam.sim import LoopFitter, tone_clip
 from riffpad.pad.state import Button
 from riffpad.tempo.bars import slot_samples
 
@@ -74,7 +74,7 @@ def test_a_jam_at_a_fixed_tempo_records_whole_bars_and_a_cue_sheet(tmp_path, sin
 
 
 class LongToneEngine(ToneEngine):
-    """2 s clips: eight bars of 240 BPM in 1/4, long enough for a fit here to cut in."""
+    """2 s clips: eight bars of 240 BPM in 1/4."""
 
     def render(self, request):
         take = super().render(request)
@@ -82,9 +82,11 @@ class LongToneEngine(ToneEngine):
         return take
 
 
-def test_a_stick_move_cuts_in_at_the_next_bar_line(tmp_path, single_thread):
-    script = pad_script([(0.3, IDLE), (0.06, JAM), (5.0, IDLE), (6.0, MOVED)])
-    cfg = JamConfig(crossfade_s=0.02, bpm=240.0, beats_per_bar=1, lookahead=2.0)
+def test_a_stick_move_cuts_in_at_the_next_bar_line(tmp_path):
+    # The stretch is tested above; here clips are looped to length, so the timing does
+    # not hang on this machine's load.
+    script = pad_script([(0.3, IDLE), (0.06, JAM), (3.0, IDLE), (5.0, MOVED)])
+    cfg = JamConfig(crossfade_s=0.02, bpm=240.0, beats_per_bar=1, fitter=LoopFitter())
     inst, _ = jam_replay(tmp_path, script, LongToneEngine(delay=0.02), jam_config=cfg)
     jam = inst.jam
     s = jam.streams[0]

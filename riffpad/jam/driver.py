@@ -20,10 +20,11 @@ Bars (a ``tempo`` source that names a BPM): each clip is fitted to the whole num
 bars that needs the least stretch (``fitter.fit``) at the tempo of the moment it is made.
 Queued clips made at another tempo are fitted again from their unfitted audio before they
 play, so a tempo change takes effect at the next clip boundary, never inside a clip.
-Respond within a bar (``cut_in``): when the engine would otherwise wait and the pad has
-changed since the clip that plays (or is about to) was made, a clip is rendered now and
-enters at the playing clip's next bar line, if that render can finish first (and before
-the next scheduled render is due, so no more repeats than without).
+Respond within a bar (``cut_in``): one render's time before each of the playing clip's
+bar lines, if the pad has changed since the clip that plays (or is about to) was made, a
+clip is rendered and enters at that bar line, if it can be ready by then and before the
+next scheduled render is due (so no more repeats than without). Reading the pad just in
+time, a move is heard half a bar plus one render later on average, a bar plus one at worst.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.05  # longest wait between checks of the stream's clock
 RECENT = 3  # renders the lead time is estimated from
 MARGIN = 1.15  # start this much earlier than the slowest recent render needs
+CUT_SLACK = 0.05  # s: a cut-in render begins at least this long before it must be ready
 
 
 class JamDriver:
@@ -140,12 +142,15 @@ class JamDriver:
             return 0.0
         due = s.ready_start(len(s.ready)) - self.lead_samples()  # the next free slot's
         if due > s.pos:
-            self._cutting = self._worth_cutting(due)
-            if self._cutting:
+            cut_at = self._cut_due(due)
+            if cut_at is not None and cut_at <= s.pos:
+                self._cutting = True
                 return 0.0
-            self._refresh = self._stale_clip(due)
+            deadline = due if cut_at is None else min(due, cut_at)
+            self._refresh = self._stale_clip(deadline)
             if self._refresh is not None:
                 return 0.0
+            due = deadline
         return max(0.0, (due - s.pos) / self.sample_rate)
 
     def bpm(self) -> float | None:
@@ -159,21 +164,28 @@ class JamDriver:
                 return clip
         return None
 
-    def _worth_cutting(self, due: float) -> bool:
-        """The pad has changed since the clip at the front was made, and a render started
-        now would be ready before one of the playing clip's bar lines and before ``due``."""
+    def _cut_due(self, due: float) -> float | None:
+        """When a cut-in render should begin: just in time for the playing clip's next
+        bar line it can reach (reading the pad as late as it can), if it would be ready
+        before ``due``. None: no cut-in to plan. At that time, it is only rendered if the
+        pad has changed since the clip at the front was made."""
         if not self.cut_in or self.state_key is None or not self.render_s:
-            return False
+            return None
         s = self.stream
-        need = self._render_need()
-        if s.pos + need > due or s.next_bar_line(s.pos + need) is None:
-            return False
+        r = max(self.render_s[-RECENT:]) * self.sample_rate
+        b = s.next_bar_line(s.pos + r)  # the first bar line a render begun now can make
+        if b is None or b > due:
+            return None
+        # Begin with a margin, but at least CUT_SLACK: the stream's clock moves in blocks.
+        start = b - max(MARGIN * r, r + CUT_SLACK * self.sample_rate)
+        if start > s.pos:
+            return start
         front = self._last_cut
         if front is None or not (front is s._cut or front in s.ready):
             front = s.slots[-1].clip if s.slots else None
-        if front is None or front.fired:
-            return False
-        return self._keys.get(front.id) != self.state_key()
+        if front is None or front.fired or self._keys.get(front.id) == self.state_key():
+            return None
+        return start
 
     def _stale_clip(self, due: float) -> Clip | None:
         """The first queued clip made from an older pad state that a render started now

@@ -48,6 +48,7 @@ class JamConfig:
     beats_per_bar: int = 4  # --beats-per-bar
     tempo: Any = None  # a riffpad.tempo source (tap, Link, MIDI clock); wins over bpm
     cut_in: bool = True  # on a bar grid, a fresh clip enters at the next bar line
+    fitter: Any = None  # tests: fits clips to bars; default riffpad.jam.fit.SpectrogramFitter
 
 
 class JamSession:
@@ -239,12 +240,15 @@ class JamSession:
     def _tempo_args(self) -> dict:
         if self.tempo is None:
             return {}
-        from riffpad.jam.fit import SpectrogramFitter
+        fitter = self.config.fitter
+        if fitter is None:
+            from riffpad.jam.fit import SpectrogramFitter
 
+            fitter = SpectrogramFitter(SAMPLE_RATE)
         return dict(
             tempo=self.tempo.bpm,
             beats_per_bar=self.config.beats_per_bar,
-            fitter=SpectrogramFitter(SAMPLE_RATE),
+            fitter=fitter,
             cut_in=self.config.cut_in,
         )
 
@@ -259,7 +263,7 @@ class JamSession:
     def _render(self, job):
         job.started_t = self.inst.clock()
         engine = self.inst.engine
-        if self.tempo is not None and _takes_audio_flag(engine):
+        if self.tempo is not None and self.config.fitter is None and _takes_audio_flag(engine):
             # On a bar grid the fitter rebuilds the audio from the stretched image.
             take = engine.render(self.inst.make_request(job), audio=False)
             return None, (job, take)

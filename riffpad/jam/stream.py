@@ -75,6 +75,7 @@ class JamStream:
         self._prev_start = 0
         self._tail_end = 0  # stopping: where the last clip's tail ends
         self._cut: Clip | None = None  # a cut-in waiting for the reader to place it
+        self._placed: Clip | None = None  # a placed cut-in waiting for its bar line
         self._stop = False
         self.finished = False
         self._scratch = np.zeros(4096, np.float32)
@@ -205,6 +206,10 @@ class JamStream:
             clip, self._cut = self._cut, None
             if clip is None:
                 return
+            if self._placed is not None and self.ready and self.ready[0] is self._placed:
+                self.ready[0] = self._placed = clip  # a newer cut-in, same bar line
+                self.replaced += 1
+                return
             found = self._bar_after(max(self.pos, self._cur_start + self.grid.crossfade))
             if found is not None:
                 bars, b = found
@@ -212,6 +217,7 @@ class JamStream:
                 self.slots[-1] = replace(slot, length=b - slot.start, bars=bars, cut=True)
                 self.next_start = b
                 self.cuts += 1
+                self._placed = clip
             self.ready.appendleft(clip)
 
     def _commit(self) -> bool:
@@ -227,6 +233,8 @@ class JamStream:
             return True
         with self._lock:
             clip = self.ready.popleft() if self.ready else None
+            if clip is not None and clip is self._placed:
+                self._placed = None
         if clip is not None:
             repeat = False
         elif self._cur is not None:
