@@ -78,6 +78,7 @@ INSTRUMENT_OPTIONS = (
     "crossfade",
     "bpm",
     "beats_per_bar",
+    "link",
     "compile",
 )
 
@@ -122,6 +123,8 @@ INSTRUMENT_OPTIONS = (
               help="Jam: fixed tempo, clips fitted to whole bars (default: free).")  # fmt: skip
 @click.option("--beats-per-bar", metavar="N", type=click.IntRange(1, 16), default=4,
               show_default=True, help="Jam: beats in a bar.")  # fmt: skip
+@click.option("--link", is_flag=True,
+              help="Jam: follow an Ableton Link session (extra riffpad[link]).")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),

@@ -638,6 +638,7 @@ class Options:
     crossfade: float = 50.0  # jam: milliseconds each clip overlaps the next
     bpm: float | None = None  # jam: fixed tempo, clips fitted to whole bars (None: free)
     beats_per_bar: int = 4  # jam: bar length in beats
+    link: bool = False  # jam: follow an Ableton Link session (riffpad[link])
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
     compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
@@ -841,6 +842,10 @@ def make_jam(inst: Instrument, opts: Options):
     if opts.jam_config is None:  # tempo (issue 15)
         cfg.bpm = opts.bpm
         cfg.beats_per_bar = opts.beats_per_bar
+        if opts.link:
+            from riffpad.tempo.link import LinkTempo
+
+            cfg.tempo = LinkTempo(opts.bpm or 120.0, opts.beats_per_bar)
     cfg.audio_device = opts.audio_device
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")

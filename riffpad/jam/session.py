@@ -70,6 +70,8 @@ class JamSession:
 
             self.cues = CueLog(SAMPLE_RATE, config.beats_per_bar)
         self._cued = 0  # slots of the current jam put on the cue sheet
+        self._playing: bool | None = None  # the tempo source's transport, last seen
+        self.start_phase: float | None = None  # beats into the bar when the jam began
         self._take_names: dict[int, str] = {}  # clip id -> the take it was written as
         self.driver: JamDriver | None = None
         self.output = None
@@ -163,6 +165,7 @@ class JamSession:
         return fb
 
     def tick(self) -> None:
+        self._follow_start_stop()
         d = self.driver
         if d is None:
             return
@@ -183,12 +186,30 @@ class JamSession:
             line += "  BEHIND: the engine is slower than the music, repeating"
         snap.worker = line
 
+    def _follow_start_stop(self) -> None:
+        """A session's start and stop (Link) start and stop the jam, on the change only:
+        the jam button still works in between."""
+        playing = getattr(self.tempo, "playing", None)
+        if playing is None or isinstance(self.tempo, (FixedTempo, TapTempo)):
+            return
+        now = bool(playing())
+        was, self._playing = self._playing, now
+        if was is None or was == now:
+            return
+        if now and not self.active:
+            self.start()
+        elif not now and self.active:
+            self.stop()
+
     def close(self, timeout: float | None = None) -> None:
         """Stop jamming, let the last clip play out, publish the recording."""
         self.stop()
         self._drained.wait(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
+        closer = getattr(self.tempo, "close", None)
+        if closer is not None:
+            closer()
         if self.recorder is not None:
             try:
                 path = self.recorder.close()
@@ -276,6 +297,11 @@ class JamSession:
         return audio, (job, take)
 
     def _on_stream(self, stream: JamStream) -> None:
+        # A shared timeline (Link): the first clip starts on its next downbeat.
+        wait = getattr(self.tempo, "downbeat_in", None)
+        if wait is not None:
+            time.sleep(wait())
+            self.start_phase = self.tempo.phase()
         self.tap.source = stream
         cfg, inst = self.config, self.inst
         out = None
