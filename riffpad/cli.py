@@ -79,6 +79,7 @@ INSTRUMENT_OPTIONS = (
     "bpm",
     "beats_per_bar",
     "link",
+    "midi_clock",
     "compile",
 )
 
@@ -125,6 +126,8 @@ INSTRUMENT_OPTIONS = (
               show_default=True, help="Jam: beats in a bar.")  # fmt: skip
 @click.option("--link", is_flag=True,
               help="Jam: follow an Ableton Link session (extra riffpad[link]).")  # fmt: skip
+@click.option("--midi-clock", metavar="PORT",
+              help="Jam: follow MIDI clock from this input (extra riffpad[midi]).")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),

@@ -639,6 +639,7 @@ class Options:
     bpm: float | None = None  # jam: fixed tempo, clips fitted to whole bars (None: free)
     beats_per_bar: int = 4  # jam: bar length in beats
     link: bool = False  # jam: follow an Ableton Link session (riffpad[link])
+    midi_clock: str | None = None  # jam: follow MIDI clock from this input port (riffpad[midi])
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
     compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
@@ -842,10 +843,16 @@ def make_jam(inst: Instrument, opts: Options):
     if opts.jam_config is None:  # tempo (issue 15)
         cfg.bpm = opts.bpm
         cfg.beats_per_bar = opts.beats_per_bar
+        if opts.link and opts.midi_clock:
+            raise ValueError("--link and --midi-clock: follow one of them")
         if opts.link:
             from riffpad.tempo.link import LinkTempo
 
             cfg.tempo = LinkTempo(opts.bpm or 120.0, opts.beats_per_bar)
+        elif opts.midi_clock:
+            from riffpad.tempo.midiclock import MidiClock
+
+            cfg.tempo = MidiClock.open(opts.midi_clock, beats_per_bar=opts.beats_per_bar)
     cfg.audio_device = opts.audio_device
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")

@@ -1,0 +1,124 @@
+"""--midi-clock: tempo, Start/Stop/Continue and jitter smoothing, through a port with
+mido's input interface (this machine has no ALSA sequencer for a virtual rtmidi port)."""
+
+import threading
+
+import numpy as np
+import pytest
+
+mido = pytest.importorskip("mido", reason="could not import mido: pip install 'riffpad[midi]'")
+from mido.ports import BaseInput  # noqa: E402
+
+from riffpad.tempo.midiclock import PPQN, MidiClock, pulses_bpm  # noqa: E402
+
+
+def clock_times(bpm, pulses, jitter_s=0.0, t0=0.0, seed=1):
+    rng = np.random.default_rng(seed)
+    t = t0 + np.arange(pulses) * 60.0 / (bpm * PPQN)
+    return t + rng.uniform(-jitter_s, jitter_s, pulses)
+
+
+class ScriptedPort(BaseInput):
+    """A mido input port that delivers (time, message) pairs: each message is received at
+    its time on the port's clock (what an rtmidi port's callback thread would see)."""
+
+    def __init__(self, script):
+        self.now = 0.0
+        self._script = list(script)
+        self.drained = threading.Event()
+        super().__init__("scripted")
+
+    def clock(self):
+        return self.now
+
+    def _receive(self, block=True):
+        if not self._script:
+            self.drained.set()
+            return None
+        self.now, msg = self._script.pop(0)
+        return msg
+
+
+def test_the_tempo_is_fitted_through_jittery_pulses():
+    times = clock_times(125.0, 96, jitter_s=0.002)  # +-2 ms, USB-ish
+    assert pulses_bpm(times) == pytest.approx(125.0, rel=0.005)
+    naive = 60.0 / (PPQN * np.diff(times))  # one interval each: off by up to ~20 %
+    assert np.max(np.abs(naive / 125.0 - 1)) > 0.05
+    mc = MidiClock()
+    for t in times:
+        mc.feed(mido.Message("clock"), t)
+    assert mc.bpm() == pytest.approx(125.0, rel=0.005)
+
+
+def test_start_stop_and_continue_count_beats_from_the_downbeat():
+    mc = MidiClock(beats_per_bar=4)
+    clock = mido.Message("clock")
+    assert mc.bpm() is None and not mc.playing()  # free-running until pulses come
+    t = iter(clock_times(100.0, 400))
+    for _ in range(24):
+        mc.feed(clock, next(t))  # tempo before Start, no beats counted
+    assert mc.bpm() == pytest.approx(100.0) and mc.pulses == 0
+    mc.feed(mido.Message("start"), 0.0)
+    for _ in range(PPQN * 5 + 12):  # five and a half beats
+        mc.feed(clock, next(t))
+    assert mc.playing() and mc.beat() == 5.5 and mc.phase() == 1.5
+    assert mc.downbeat_in() == pytest.approx(2.5 * 60 / 100)
+    mc.feed(mido.Message("stop"), 0.0)
+    for _ in range(PPQN):
+        mc.feed(clock, next(t))  # clock runs on while stopped: beats hold
+    assert not mc.playing() and mc.beat() == 5.5
+    mc.feed(mido.Message("continue"), 0.0)
+    for _ in range(12):
+        mc.feed(clock, next(t))
+    assert mc.playing() and mc.beat() == 6.0
+    mc.feed(mido.Message("start"), 0.0)  # Start again: back to the downbeat
+    assert mc.beat() == 0.0
+
+
+def test_a_pause_in_the_pulses_starts_the_fit_over():
+    mc = MidiClock()
+    for t in clock_times(90.0, 48):
+        mc.feed(mido.Message("clock"), t)
+    for t in clock_times(140.0, 24, t0=10.0):  # a new tempo after a 9 s silence
+        mc.feed(mido.Message("clock"), t)
+    assert mc.bpm() == pytest.approx(140.0, rel=1e-6)
+
+
+def test_midi_clock_from_a_port_drives_the_tempo_source():
+    msgs = [(0.0, mido.Message("start"))]
+    msgs += [(t, mido.Message("clock")) for t in clock_times(132.0, 96, 0.001, t0=0.01)]
+    msgs += [(2.0, mido.Message("stop"))]
+    port = ScriptedPort(msgs)
+    mc = MidiClock(port, clock=port.clock)
+    assert port.drained.wait(5.0)
+    mc.close()
+    assert mc.bpm() == pytest.approx(132.0, rel=0.005)
+    assert mc.pulses == 96 and mc.beat() == 4.0 and mc.phase() == 0.0 and not mc.playing()
+    assert port.closed
+
+
+def test_a_jam_follows_midi_clock_tempo_and_stops_with_it(tmp_path):
+    from test_app import IDLE, pad_script
+    from test_jam_app import ToneEngine, jam_replay
+
+    from riffpad.jam.session import JamConfig
+    from riffpad.jam.sim import LoopFitter
+    from riffpad.tempo.bars import slot_samples
+
+    mc = MidiClock(beats_per_bar=1)
+    mc.feed(mido.Message("start"), 0.0)
+    for t in clock_times(150.0, 48):
+        mc.feed(mido.Message("clock"), t)
+    stop = threading.Timer(3.0, lambda: mc.feed(mido.Message("stop")))
+    stop.start()
+    script = pad_script([(6.0, IDLE)])
+    cfg = JamConfig(crossfade_s=0.02, tempo=mc, beats_per_bar=1, fitter=LoopFitter())
+    inst, _ = jam_replay(tmp_path, script, ToneEngine(delay=0.02), jam=True, jam_config=cfg)
+    stop.join()
+    jam = inst.jam
+    s = jam.streams[0]
+    assert all(sl.clip.bpm == pytest.approx(150.0) for sl in s.slots)
+    assert all(sl.length == slot_samples(sl.bars, sl.clip.bpm, 1) for sl in s.slots)
+    # Stop at 3 s ended the jam (the clip playing played out), long before the replay did.
+    assert s.finished and s.length() / 44100 < 3.0 + 1.0
+    assert "jam off" in (tmp_path / "log.txt").read_text()
