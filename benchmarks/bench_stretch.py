@@ -43,6 +43,9 @@ SOUNDS = (  # tests/test_spectrogram.py and test_convert.py
     "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga",
 )
 FACTORS = (0.8, 1.0, 1.25)
+# At 1.0x both are the converter's own audio (librosa's stretch by 1 gives it back to
+# float precision): equal within this, not a loss.
+TOLERANCE = 1e-3
 
 
 def mel_error(target: np.ndarray, audio: np.ndarray, p: sp.SpectrogramParams) -> float:
@@ -79,8 +82,9 @@ def main() -> None:
             ours = sp.audio_from_spectrogram(target, p, device="cpu")
             theirs = librosa.effects.time_stretch(base, rate=1.0 / f)
             e_ours, e_lib = mel_error(target, ours, p), mel_error(target, theirs, p)
-            wins.append(e_ours <= e_lib)
-            cells.append(f"{e_ours:.4f}/{e_lib:.4f}{'' if e_ours <= e_lib else ' *'}")
+            ok = e_ours <= e_lib * (1 + TOLERANCE)
+            wins.append(ok)
+            cells.append(f"{e_ours:.4f}/{e_lib:.4f}{'' if ok else ' *'}")
         print(f"{Path(path).name:28} " + "  ".join(f"{c:>24}" for c in cells))
     print(f"riffpad at or below librosa in {sum(wins)}/{len(wins)} cases (* marks the others);"
           f" {time.perf_counter() - t0:.0f} s")  # fmt: skip
