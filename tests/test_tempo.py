@@ -177,3 +177,23 @@ def test_clips_are_fitted_to_their_slot_tail_included():
     c = Clip(tone_clip(1000, 1), length=5000)
     s.offer(c)
     assert len(c.audio) == 5000 + 2205 and s.reshaped == 1
+
+
+def test_a_newer_cut_in_replaces_one_still_waiting_for_its_bar_line():
+    x, bpm = 100, 120.0
+    first, queued = bar_clip(2, bpm, 0.1, x), bar_clip(2, bpm, 0.2, x)
+    older, newer = bar_clip(1, bpm, 0.3, x), bar_clip(1, bpm, 0.4, x)
+    s = JamStream(Grid(len(first.audio), x))
+    s.offer(first)
+    s.offer(queued)
+    buf = np.zeros(1000, np.float32)
+    s.read(buf)
+    s.cut_in(older)
+    s.read(buf)  # placed: it waits for the bar line
+    assert s.cut_waiting is older
+    s.cut_in(newer)
+    bar = round(bar_samples(bpm))
+    while s.pos < 2 * bar + 10:
+        s.read(buf)
+    assert [sl.clip for sl in s.slots] == [first, newer, queued]
+    assert s.slots[0].length == bar and s.cuts == 1 and s.cut_waiting is None

@@ -98,7 +98,6 @@ class JamDriver:
         self.cut_in = cut_in
         self._retempo: Clip | None = None  # the queued clip to fit again at the new tempo
         self._cutting = False  # the next render cuts in at a bar line
-        self._last_cut: Clip | None = None
         self.refitted = 0
         self.cut_ins = 0
         self.stream: JamStream | None = None
@@ -180,9 +179,7 @@ class JamDriver:
         start = b - max(MARGIN * r, r + CUT_SLACK * self.sample_rate)
         if start > s.pos:
             return start
-        front = self._last_cut
-        if front is None or not (front is s._cut or front in s.ready):
-            front = s.slots[-1].clip if s.slots else None
+        front = s.cut_waiting or (s.slots[-1].clip if s.slots else None)
         if front is None or front.fired or self._keys.get(front.id) == self.state_key():
             return None
         return start
@@ -289,7 +286,6 @@ class JamDriver:
         self._keys[clip.id] = key
         if cutting and self.stream is not None:
             self.stream.cut_in(clip)
-            self._last_cut = clip
             self.cut_ins += 1
         elif stale is not None and self.stream.replace(stale, clip):
             self.refreshed += 1

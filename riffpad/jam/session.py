@@ -284,7 +284,8 @@ class JamSession:
     def _render(self, job):
         job.started_t = self.inst.clock()
         engine = self.inst.engine
-        if self.tempo is not None and self.config.fitter is None and _takes_audio_flag(engine):
+        fitted = self.tempo.bpm() is not None and self.config.fitter is None
+        if fitted and _takes_audio_flag(engine):
             # On a bar grid the fitter rebuilds the audio from the stretched image.
             take = engine.render(self.inst.make_request(job), audio=False)
             return None, (job, take)

@@ -143,6 +143,14 @@ class JamStream:
         return bool(self.slots) and self.slots[-1].repeat
 
     @property
+    def cut_waiting(self) -> Clip | None:
+        """The newest cut-in clip not yet playing (before or after placing), or None."""
+        clip = self._cut or self._placed
+        if clip is not None and (clip is self._cut or clip in self.ready):
+            return clip
+        return None
+
+    @property
     def period(self) -> int:
         """Samples of the slot playing (the grid's period before the first)."""
         return self.slots[-1].length if self.slots else self.grid.period
@@ -217,7 +225,7 @@ class JamStream:
                 self.slots[-1] = replace(slot, length=b - slot.start, bars=bars, cut=True)
                 self.next_start = b
                 self.cuts += 1
-                self._placed = clip
+            self._placed = clip
             self.ready.appendleft(clip)
 
     def _commit(self) -> bool:
