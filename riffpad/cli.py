@@ -80,6 +80,7 @@ INSTRUMENT_OPTIONS = (
     "beats_per_bar",
     "link",
     "midi_clock",
+    "midi_out",
     "compile",
 )
 
@@ -128,6 +129,8 @@ INSTRUMENT_OPTIONS = (
               help="Jam: follow an Ableton Link session (extra riffpad[link]).")  # fmt: skip
 @click.option("--midi-clock", metavar="PORT",
               help="Jam: follow MIDI clock from this input (extra riffpad[midi]).")  # fmt: skip
+@click.option("--midi-out", metavar="PORT",
+              help="Notes for fire/promote; clock out with --bpm (riffpad[midi]).")  # fmt: skip
 @click.option("--compile", is_flag=True,
               help="torch.compile the model (CUDA): a minute to start, faster takes.")  # fmt: skip
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),

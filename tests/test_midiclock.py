@@ -2,12 +2,13 @@
 mido's input interface (this machine has no ALSA sequencer for a virtual rtmidi port)."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
 mido = pytest.importorskip("mido", reason="could not import mido: pip install 'riffpad[midi]'")
-from mido.ports import BaseInput  # noqa: E402
+from mido.ports import BaseInput, BaseOutput  # noqa: E402
 
 from riffpad.tempo.midiclock import PPQN, MidiClock, pulses_bpm  # noqa: E402
 
@@ -122,3 +123,77 @@ def test_a_jam_follows_midi_clock_tempo_and_stops_with_it(tmp_path):
     # Stop at 3 s ended the jam (the clip playing played out), long before the replay did.
     assert s.finished and s.length() / 44100 < 3.0 + 1.0
     assert "jam off" in (tmp_path / "log.txt").read_text()
+
+
+class RecordingPort(BaseOutput):
+    """A mido output port that keeps (time, message) of everything sent."""
+
+    def __init__(self, clock):
+        self.sent = []
+        self._clock = clock
+        super().__init__("recording")
+
+    def _send(self, msg):
+        self.sent.append((self._clock(), msg))
+
+
+def test_clock_out_pulses_24_a_beat_at_absolute_times_from_start_to_stop():
+    from riffpad.tempo.midiout import MidiOut
+
+    now = [0.0]
+    port = RecordingPort(lambda: now[0])
+
+    def wait(seconds):  # time passes at once, and a little late each time
+        now[0] += seconds + 0.003
+        return now[0] >= 1.0
+
+    out = MidiOut(port, clock=lambda: now[0], wait=wait)
+    out.start_clock(lambda: 120.0)
+    out._thread.join(5.0)
+    out.stop_clock()
+    kinds = [m.type for _, m in port.sent]
+    assert kinds[0] == "start" and kinds[-1] == "stop"
+    pulses = [t for t, m in port.sent if m.type == "clock"]
+    # Sleeping late does not add up: pulse k is at k/48 s (or 3 ms late), for a second.
+    assert len(pulses) == 48
+    assert np.allclose(pulses, np.arange(48) / 48, atol=0.0031)
+    assert pulses_bpm(pulses) == pytest.approx(120.0, rel=0.01)
+
+
+def test_fire_and_promote_send_their_notes():
+    from riffpad.tempo.midiout import MidiOut
+
+    port = RecordingPort(lambda: 0.0)
+    out = MidiOut(port)
+    out.event("fire")
+    out.event("promote")
+    out.event("jam")  # not a note
+    time.sleep(0.3)
+    got = [(m.type, m.note) for _, m in port.sent]
+    assert got[:2] == [("note_on", 60), ("note_on", 61)]
+    assert sorted(got[2:]) == [("note_off", 60), ("note_off", 61)]
+    out.close()
+    assert port.closed
+
+
+def test_a_jam_at_a_fixed_tempo_sends_clock_and_a_note_per_fire(tmp_path):
+    from test_app import IDLE, MOVED_FIRE, pad_script
+    from test_jam_app import ToneEngine, jam_replay
+
+    from riffpad.jam.session import JamConfig
+    from riffpad.jam.sim import LoopFitter
+    from riffpad.tempo.midiout import MidiOut
+
+    port = RecordingPort(time.monotonic)
+    cfg = JamConfig(crossfade_s=0.02, bpm=150.0, beats_per_bar=1, fitter=LoopFitter(),
+                    midi_out=MidiOut(port))  # fmt: skip
+    script = pad_script([(2.0, IDLE), (0.06, MOVED_FIRE), (2.0, IDLE)])
+    jam_replay(tmp_path, script, ToneEngine(delay=0.02), jam=True, jam_config=cfg)
+    kinds = [m.type for _, m in port.sent]
+    assert "start" in kinds and kinds.index("start") < kinds.index("clock")
+    assert "stop" in kinds and "clock" not in kinds[kinds.index("stop") :]
+    notes = [m.note for _, m in port.sent if m.type == "note_on"]
+    assert notes == [60]
+    pulses = [t for t, m in port.sent if m.type == "clock"]
+    assert len(pulses) > 100 and pulses_bpm(pulses) == pytest.approx(150.0, rel=0.02)
+    assert port.closed

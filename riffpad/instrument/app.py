@@ -303,6 +303,8 @@ class Instrument:
             )
 
     def _on_control_event(self, event: str, t: float, params) -> None:
+        if self.jam is not None:
+            self.jam.midi_event(event)  # --midi-out (issue 15)
         if event == "fire":
             self.fire(t, params)
         elif event == "promote":
@@ -640,6 +642,7 @@ class Options:
     beats_per_bar: int = 4  # jam: bar length in beats
     link: bool = False  # jam: follow an Ableton Link session (riffpad[link])
     midi_clock: str | None = None  # jam: follow MIDI clock from this input port (riffpad[midi])
+    midi_out: str | None = None  # notes for fire/promote, clock out at a fixed tempo
     jam_config: Any = None  # a ready riffpad.jam.session.JamConfig (tests); else from above
     compile: bool = False  # torch.compile the model (EngineOptions.compile)
 
@@ -853,6 +856,10 @@ def make_jam(inst: Instrument, opts: Options):
             from riffpad.tempo.midiclock import MidiClock
 
             cfg.tempo = MidiClock.open(opts.midi_clock, beats_per_bar=opts.beats_per_bar)
+        if opts.midi_out:
+            from riffpad.tempo.midiout import MidiOut
+
+            cfg.midi_out = MidiOut.open(opts.midi_out)
     cfg.audio_device = opts.audio_device
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")

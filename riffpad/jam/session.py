@@ -49,6 +49,7 @@ class JamConfig:
     tempo: Any = None  # a riffpad.tempo source (tap, Link, MIDI clock); wins over bpm
     cut_in: bool = True  # on a bar grid, a fresh clip enters at the next bar line
     fitter: Any = None  # tests: fits clips to bars; default riffpad.jam.fit.SpectrogramFitter
+    midi_out: Any = None  # a riffpad.tempo.midiout.MidiOut (--midi-out)
 
 
 class JamSession:
@@ -210,6 +211,13 @@ class JamSession:
         closer = getattr(self.tempo, "close", None)
         if closer is not None:
             closer()
+        if self.config.midi_out is not None:
+            self.config.midi_out.close()
+
+    def midi_event(self, name: str) -> None:
+        """An instrument event (fire, promote) as a note on --midi-out."""
+        if self.config.midi_out is not None:
+            self.config.midi_out.event(name)
         if self.recorder is not None:
             try:
                 path = self.recorder.close()
@@ -249,6 +257,8 @@ class JamSession:
                     time.sleep(0.01)
             self._write_played()
         finally:
+            if self.config.midi_out is not None:
+                self.config.midi_out.stop_clock()
             self._release_output()
             if d.stream is not None:
                 self.streams.append(d.stream)
@@ -303,6 +313,8 @@ class JamSession:
         if wait is not None:
             time.sleep(wait())
             self.start_phase = self.tempo.phase()
+        if self.config.midi_out is not None and isinstance(self.tempo, FixedTempo):
+            self.config.midi_out.start_clock(self.tempo.bpm)  # Start on the first downbeat
         self.tap.source = stream
         cfg, inst = self.config, self.inst
         out = None
