@@ -47,6 +47,9 @@ POLL_S = 0.05  # longest wait between checks of the stream's clock
 RECENT = 3  # renders the lead time is estimated from
 MARGIN = 1.15  # start this much earlier than the slowest recent render needs
 CUT_SLACK = 0.05  # s: a cut-in render begins at least this long before it must be ready
+# A queued clip is fitted again only for a tempo this much (relative) off its own: a
+# followed clock's tempo wobbles by hundredths of a percent from pulse to pulse.
+TEMPO_TOLERANCE = 0.001
 
 
 class JamDriver:
@@ -159,7 +162,9 @@ class JamDriver:
         """The first queued clip fitted to another tempo than now's (one that can be)."""
         bpm = self.bpm()
         for clip in list(self.stream.ready):
-            if clip.bpm != bpm and clip.source is not None:
+            if clip.source is None or clip.bpm == bpm:
+                continue
+            if clip.bpm is None or bpm is None or abs(clip.bpm / bpm - 1) > TEMPO_TOLERANCE:
                 return clip
         return None
 
@@ -176,13 +181,10 @@ class JamDriver:
         if b is None or b > due:
             return None
         # Begin with a margin, but at least CUT_SLACK: the stream's clock moves in blocks.
-        start = b - max(MARGIN * r, r + CUT_SLACK * self.sample_rate)
-        if start > s.pos:
-            return start
         front = s.cut_waiting or (s.slots[-1].clip if s.slots else None)
         if front is None or front.fired or self._keys.get(front.id) == self.state_key():
-            return None
-        return start
+            return None  # nothing new to hear (asked again at the next poll)
+        return b - max(MARGIN * r, r + CUT_SLACK * self.sample_rate)
 
     def _stale_clip(self, due: float) -> Clip | None:
         """The first queued clip made from an older pad state that a render started now
@@ -220,10 +222,13 @@ class JamDriver:
         """The clip of freshly rendered ``audio``, fitted to bars at the tempo of now."""
         bpm = self.bpm()
         fitter = self.fitter
+        # What a later tempo fits again; audio None: the fitter works from meta alone.
+        source = None if fitter is None else (audio,)
         if bpm is None:
             if audio is None:  # the engine left the audio to the fitter: at natural length
                 audio = fitter.fit(None, meta, fitter.natural(None, meta), 0)
-            return Clip(np.asarray(audio, dtype=np.float32), meta=meta, fired=fired)
+            audio = np.asarray(audio, dtype=np.float32)
+            return Clip(audio, meta=meta, fired=fired, source=source)
         natural = fitter.natural(audio, meta) if fitter is not None else len(audio)
         bar = bar_samples(bpm, self.beats_per_bar, self.sample_rate)
         bars = choose_bars(natural, bar)
@@ -239,7 +244,7 @@ class JamDriver:
             bars=bars,
             bar=bar,
             bpm=bpm,
-            source=(audio,),  # audio None: the fitter works from meta alone
+            source=source,
         )
 
     def _crossfade(self) -> int:

@@ -213,11 +213,6 @@ class JamSession:
             closer()
         if self.config.midi_out is not None:
             self.config.midi_out.close()
-
-    def midi_event(self, name: str) -> None:
-        """An instrument event (fire, promote) as a note on --midi-out."""
-        if self.config.midi_out is not None:
-            self.config.midi_out.event(name)
         if self.recorder is not None:
             try:
                 path = self.recorder.close()
@@ -229,6 +224,11 @@ class JamSession:
                 self.inst.view.note(f"session recording: {path} ({secs:.2f} s)")
                 self._write_cues(path)
             self.recorder = None
+
+    def midi_event(self, name: str) -> None:
+        """An instrument event (fire, promote) as a note on --midi-out."""
+        if self.config.midi_out is not None:
+            self.config.midi_out.event(name)
 
     # -- the jam's thread ----------------------------------------------------------------
     def _run(self) -> None:
