@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+import soundfile
 
 mido = pytest.importorskip("mido", reason="could not import mido: pip install 'riffpad[midi]'")
 from mido.ports import BaseInput, BaseOutput  # noqa: E402
@@ -188,7 +189,10 @@ def test_a_jam_at_a_fixed_tempo_sends_clock_and_a_note_per_fire(tmp_path):
     cfg = JamConfig(crossfade_s=0.02, bpm=150.0, beats_per_bar=1, fitter=LoopFitter(),
                     midi_out=MidiOut(port))  # fmt: skip
     script = pad_script([(2.0, IDLE), (0.06, MOVED_FIRE), (2.0, IDLE)])
-    jam_replay(tmp_path, script, ToneEngine(delay=0.02), jam=True, jam_config=cfg)
+    inst, _ = jam_replay(tmp_path, script, ToneEngine(delay=0.02), jam=True, jam_config=cfg)
+    # The pad's events reach the MIDI out and nothing else: the recording is whole.
+    rec = soundfile.read(tmp_path / "session.wav")[0]
+    assert len(rec) == inst.jam.tap.frames_played == inst.jam.streams[0].length() > 0
     kinds = [m.type for _, m in port.sent]
     assert "start" in kinds and kinds.index("start") < kinds.index("clock")
     assert "stop" in kinds and "clock" not in kinds[kinds.index("stop") :]
