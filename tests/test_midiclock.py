@@ -53,25 +53,35 @@ def test_the_tempo_is_fitted_through_jittery_pulses():
 
 
 def test_start_stop_and_continue_count_beats_from_the_downbeat():
-    mc = MidiClock(beats_per_bar=4)
+    now = [0.0]
+    mc = MidiClock(beats_per_bar=4, clock=lambda: now[0])
     clock = mido.Message("clock")
     assert mc.bpm() is None and not mc.playing()  # free-running until pulses come
-    t = iter(clock_times(100.0, 400))
+    times = iter(clock_times(100.0, 400))
+
+    def t():  # the next pulse's time, which is also "now" when it arrives
+        now[0] = next(times)
+        return now[0]
+
     for _ in range(24):
-        mc.feed(clock, next(t))  # tempo before Start, no beats counted
+        mc.feed(clock, t())  # tempo before Start, no beats counted
     assert mc.bpm() == pytest.approx(100.0) and mc.pulses == 0
     mc.feed(mido.Message("start"), 0.0)
     for _ in range(PPQN * 5 + 12):  # five and a half beats
-        mc.feed(clock, next(t))
+        mc.feed(clock, t())
     assert mc.playing() and mc.beat() == 5.5 and mc.phase() == 1.5
     assert mc.downbeat_in() == pytest.approx(2.5 * 60 / 100)
+    now[0] += 0.5 * 60 / (100 * PPQN)  # half a pulse later the beat has moved on
+    assert mc.beat() == pytest.approx(5.5 + 0.5 / PPQN)
+    now[0] += 1.0  # but a clock that falls silent does not run on past its next pulse
+    assert mc.beat() == pytest.approx(5.5 + 1 / PPQN)
     mc.feed(mido.Message("stop"), 0.0)
     for _ in range(PPQN):
-        mc.feed(clock, next(t))  # clock runs on while stopped: beats hold
+        mc.feed(clock, t())  # clock runs on while stopped: beats hold
     assert not mc.playing() and mc.beat() == 5.5
     mc.feed(mido.Message("continue"), 0.0)
     for _ in range(12):
-        mc.feed(clock, next(t))
+        mc.feed(clock, t())
     assert mc.playing() and mc.beat() == 6.0
     mc.feed(mido.Message("start"), 0.0)  # Start again: back to the downbeat
     assert mc.beat() == 0.0
@@ -108,19 +118,29 @@ def test_a_jam_follows_midi_clock_tempo_and_stops_with_it(tmp_path):
     from riffpad.tempo.bars import slot_samples
 
     mc = MidiClock(beats_per_bar=1)
-    mc.feed(mido.Message("start"), 0.0)
-    for t in clock_times(150.0, 48):
-        mc.feed(mido.Message("clock"), t)
-    stop = threading.Timer(3.0, lambda: mc.feed(mido.Message("stop")))
-    stop.start()
+
+    def drum_machine():  # 150 BPM from now, Start first, Stop after 3 s
+        t0 = time.monotonic()
+        mc.feed(mido.Message("start"))
+        for t in clock_times(150.0, PPQN * 150 * 3 // 60, t0=t0):
+            time.sleep(max(0.0, t - time.monotonic()))
+            mc.feed(mido.Message("clock"))
+        mc.feed(mido.Message("stop"))
+
+    machine = threading.Thread(target=drum_machine)
+    machine.start()
+    while mc.bpm() is None:  # the clock runs before the jam starts
+        time.sleep(0.01)
     script = pad_script([(6.0, IDLE)])
     cfg = JamConfig(crossfade_s=0.02, tempo=mc, beats_per_bar=1, fitter=LoopFitter())
     inst, _ = jam_replay(tmp_path, script, ToneEngine(delay=0.02), jam=True, jam_config=cfg)
-    stop.join()
+    machine.join()
     jam = inst.jam
     s = jam.streams[0]
-    assert all(sl.clip.bpm == pytest.approx(150.0) for sl in s.slots)
-    assert all(sl.length == slot_samples(sl.bars, sl.clip.bpm, 1) for sl in s.slots)
+    assert all(sl.clip.bpm == pytest.approx(150.0, rel=0.01) for sl in s.slots)
+    # Whole bars of the clock's tempo, each end nudged onto the clock's downbeat.
+    bar = slot_samples(1, 150.0, 1)
+    assert all(abs(sl.length - sl.bars * bar) < 0.1 * bar for sl in s.slots)
     # Stop at 3 s ended the jam (the clip playing played out), long before the replay did.
     assert s.finished and s.length() / 44100 < 3.0 + 1.0
     assert "jam off" in (tmp_path / "log.txt").read_text()

@@ -197,3 +197,24 @@ def test_a_newer_cut_in_replaces_one_still_waiting_for_its_bar_line():
         s.read(buf)
     assert [sl.clip for sl in s.slots] == [first, newer, queued]
     assert s.slots[0].length == bar and s.cuts == 1 and s.cut_waiting is None
+
+
+def test_clips_follow_a_shared_timelines_phase_and_end_on_its_downbeats():
+    """The session really plays at 121 BPM while the tempo read says 120 (a tempo source
+    lagging, or a sound card drifting): each clip's length is corrected so that it ends on
+    the session's downbeat, instead of drifting a bar off within minutes."""
+
+    def phase(n):  # bars the session is past its downbeat when jam sample n plays
+        bars = n / SR * 121.0 / 60 / 4
+        return (bars + 0.5) % 1.0 - 0.5
+
+    common = dict(seconds=120, rtf=0.1, clip_len=RIFF, bpm=120.0, cut_in=False)
+    drifting = simulate(**common)
+    following = simulate(**common, phase=phase)
+    bar = bar_samples(120.0)
+    late = [abs(phase(sl.start)) * bar for sl in following.stream.slots]
+    assert max(late) <= 1.0  # every slot starts on the session's downbeat, to a sample
+    drift = [abs(phase(sl.start)) for sl in drifting.stream.slots]
+    assert max(drift) > 0.1  # a tenth of a bar off without following
+    assert following.stream.underruns == 0
+    assert any(sl.length != slot_samples(3, 120.0) for sl in following.stream.slots)

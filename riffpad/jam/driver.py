@@ -78,6 +78,7 @@ class JamDriver:
         beats_per_bar: int = 4,
         fitter: Any = None,
         cut_in: bool = True,
+        phase: Callable[[int], float] | None = None,
     ) -> None:
         if lookahead <= 0:
             raise ValueError(f"look-ahead must be more than 0 clips, not {lookahead}")
@@ -99,6 +100,10 @@ class JamDriver:
         self.beats_per_bar = beats_per_bar
         self.fitter = fitter
         self.cut_in = cut_in
+        # phase(n): how far past its downbeat a shared timeline (Link, MIDI clock) is when
+        # sample n of the jam plays, in bars, within [-0.5, 0.5). A clip's length is
+        # corrected by it so that the clip ends on the timeline's downbeat.
+        self.phase = phase
         self._retempo: Clip | None = None  # the queued clip to fit again at the new tempo
         self._cutting = False  # the next render cuts in at a bar line
         self.refitted = 0
@@ -218,8 +223,9 @@ class JamDriver:
         return MARGIN * max(self.render_s[-RECENT:]) * self.sample_rate
 
     # -- the driver's thread (or a test's loop) ------------------------------------------
-    def _make_clip(self, audio, meta, fired: bool) -> Clip:
-        """The clip of freshly rendered ``audio``, fitted to bars at the tempo of now."""
+    def _make_clip(self, audio, meta, fired: bool, start: int | None = None) -> Clip:
+        """The clip of freshly rendered ``audio``, fitted to bars at the tempo of now;
+        ``start``: its slot's first sample, when known (to follow a shared timeline)."""
         bpm = self.bpm()
         fitter = self.fitter
         # What a later tempo fits again; audio None: the fitter works from meta alone.
@@ -233,6 +239,10 @@ class JamDriver:
         bar = bar_samples(bpm, self.beats_per_bar, self.sample_rate)
         bars = choose_bars(natural, bar)
         length = round(bars * bar)
+        if self.phase is not None and start is not None:
+            for _ in range(2):  # the end moves with the correction: settle it once more
+                late = self.phase(start + length)  # bars the timeline is past its downbeat
+                length -= round(max(-0.5, min(0.5, late)) * bar)
         s = self.stream
         tail = s.grid.crossfade if s is not None else min(self._crossfade(), length)
         fitted = audio if fitter is None else fitter.fit(audio, meta, length, tail)
@@ -247,12 +257,25 @@ class JamDriver:
             source=source,
         )
 
+    def _slot_start(self, unknown: bool, stale: Clip | None) -> int | None:
+        """Where the clip being made will start (None for a fire or a cut-in)."""
+        s = self.stream
+        if unknown:
+            return None
+        if s is None:
+            return 0  # the first clip
+        ready = list(s.ready)
+        if stale is not None:
+            return s.ready_start(ready.index(stale)) if stale in ready else None
+        return s.ready_start(len(ready))
+
     def _crossfade(self) -> int:
         return round(self.crossfade_s * self.sample_rate)
 
     def _refit(self, old: Clip) -> Clip | None:
         """Fit a queued clip again at the tempo of now, in its place."""
-        clip = self._make_clip(old.source[0], old.meta, old.fired)
+        start = None if old.fired else self._slot_start(False, old)
+        clip = self._make_clip(old.source[0], old.meta, old.fired, start)
         if not self.stream.replace(old, clip):
             return clip  # it started playing meanwhile: the old one plays out
         self.stream.replaced -= 1  # a refit, not a fresher clip
@@ -284,7 +307,7 @@ class JamDriver:
             self.failed += 1
             self.on_error(job, exc)
             return None
-        clip = self._make_clip(audio, meta, fired)
+        clip = self._make_clip(audio, meta, fired, self._slot_start(fired or cutting, stale))
         self.render_s.append(self.clock() - t0)
         self.started_at[clip.id] = t0
         self._render_s_of[clip.id] = self.render_s[-1]

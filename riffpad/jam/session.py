@@ -73,6 +73,7 @@ class JamSession:
         self._cued = 0  # slots of the current jam put on the cue sheet
         self._playing: bool | None = None  # the tempo source's transport, last seen
         self.start_phase: float | None = None  # beats into the bar when the jam began
+        self._t0: float | None = None  # when sample 0 of this jam played (shared timeline)
         self._take_names: dict[int, str] = {}  # clip id -> the take it was written as
         self.driver: JamDriver | None = None
         self.output = None
@@ -244,6 +245,7 @@ class JamSession:
                     return
                 time.sleep(0.01)
             self._written = self._cued = 0
+            self._t0 = None
             self._rec_offset = self.tap.frames_played
             d.run(on_poll=self._write_played)
             s = d.stream
@@ -281,7 +283,19 @@ class JamSession:
             beats_per_bar=self.config.beats_per_bar,
             fitter=fitter,
             cut_in=self.config.cut_in,
+            phase=self._phase if hasattr(self.tempo, "beat") else None,
         )
+
+    def _phase(self, n: int) -> float:
+        """Bars a shared timeline (Link, MIDI clock) is past its downbeat when sample ``n``
+        of the jam plays: its beat now, carried forward at its tempo; 0 before the jam's
+        output started."""
+        t0, bpm = self._t0, self.tempo.bpm()
+        if t0 is None or not bpm or not self.tempo.playing():
+            return 0.0
+        t = t0 + n / SAMPLE_RATE
+        beat = self.tempo.beat() + (t - time.monotonic()) * bpm / 60.0
+        return (beat / self.config.beats_per_bar + 0.5) % 1.0 - 0.5
 
     def _next_job(self):
         return self.inst._job_for(self.inst.params)
@@ -313,6 +327,7 @@ class JamSession:
         if wait is not None:
             time.sleep(wait())
             self.start_phase = self.tempo.phase()
+            self._t0 = time.monotonic()  # sample 0 of the jam plays now (as near as known)
         if self.config.midi_out is not None and isinstance(self.tempo, FixedTempo):
             self.config.midi_out.start_clock(self.tempo.bpm)  # Start on the first downbeat
         self.tap.source = stream

@@ -72,6 +72,7 @@ def simulate(
     bpm: float | Callable[[float], float | None] | None = None,
     beats_per_bar: int = 4,
     cut_in: bool = True,
+    phase: Callable[[int], float] | None = None,
 ) -> SimResult:
     """Jam for ``seconds`` of simulated time, then stop and play out the tail.
 
@@ -121,6 +122,7 @@ def simulate(
         beats_per_bar=beats_per_bar,
         fitter=LoopFitter(),
         cut_in=cut_in,
+        phase=phase,
     )
     clips = []
     pending_fires = sorted(fires)

@@ -107,8 +107,13 @@ class MidiClock:
         return self._playing
 
     def beat(self) -> float:
-        """Beats since Start."""
-        return self.pulses / PPQN
+        """Beats since Start, now: the pulses counted, and the time since the last one at
+        the tempo (at most one pulse: a clock that stops does not run on)."""
+        beat = self.pulses / PPQN
+        last, bpm = self._last_t, self._bpm
+        if self._playing and last is not None and bpm:
+            beat += min(1.0, (self.clock() - last) * bpm * PPQN / 60.0) / PPQN
+        return beat
 
     def phase(self) -> float:
         """Beats into the bar (Start is a downbeat)."""
