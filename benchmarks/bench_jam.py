@@ -13,6 +13,10 @@ load: queued clips go stale and the driver refreshes them when the engine has ti
 * latency, stick moved -> heard (for moves every 50 ms of the jam): the wait for the next
   render to read the pad plus that clip's wait for its slot.
 * audio thread: CPU per second of audio of ``JamStream.read`` in 1024-sample blocks.
+* respond within a bar (issue 15): stick to heard, mean/worst, and repeats per minute,
+  on a bar grid (``--bpm``, fresh clips cutting in at bar lines) against today's
+  free-running driver, same engine speed, same run. Goal: half a bar + one render mean,
+  one bar + one render worst, no more repeats.
 
 Baselines, measured in the same run:
 * "render-then-play": no look-ahead, each clip rendered after the previous one ended (the
@@ -60,6 +64,23 @@ def jam_row(minutes, rtf, lookahead, clip_len, crossfade_s):
     return s.underruns / jammed_min, float(np.mean(lat)), float(np.max(lat)), refreshes
 
 
+def bar_row(minutes, rtf, bpm, clip_len, crossfade_s):
+    """(mean, worst latency s, repeats/min, cut-ins/min) with the stick always moving."""
+    r = simulate(
+        seconds=minutes * 60,
+        rtf=rtf,
+        clip_len=clip_len,
+        crossfade_s=crossfade_s,
+        moves=0.05,
+        bpm=bpm,
+    )
+    lat = move_latencies(r)
+    lat = lat[len(lat) // 4 :]
+    jammed_min = r.played / SR / 60
+    s = r.stream
+    return float(np.mean(lat)), float(np.max(lat)), s.underruns / jammed_min, s.cuts / jammed_min
+
+
 def render_then_play(rtf, period_s):
     """Each clip rendered when the previous ended: silence s/min, mean and max latency."""
     r, p = rtf * period_s, period_s
@@ -94,6 +115,8 @@ def main() -> None:
     ap.add_argument("--clip-ms", type=float, default=441 * 511 / SR * 1000,
                     help="clip length (default: a 512-px image, 5110 ms)")  # fmt: skip
     ap.add_argument("--crossfade-ms", type=float, default=50.0)
+    ap.add_argument("--bar-minutes", type=float, default=3.0, help="simulated jam per bar row")
+    ap.add_argument("--bpm", type=float, default=120.0, help="bar grid tempo (4/4)")
     args = ap.parse_args()
     clip_len = round(args.clip_ms * SR / 1000)
     xf = args.crossfade_ms / 1000
@@ -134,6 +157,22 @@ def main() -> None:
         for la in LOOKAHEADS
     ]
     print("refreshes per minute: " + ", ".join(per_min) + "\n")
+
+    bar_s = 4 * 60 / args.bpm
+    print(f"respond within a bar: {args.bpm:g} BPM, 4/4 (a bar is {bar_s:.2f} s), look-ahead 1")
+    print(f"{'rtf':>5}  {'render s':>8}  {'today mean/worst':>16}  {'bars mean/worst':>15}"
+          f"  {'goal mean/worst':>15}  repeats/min today/bars  cut-ins/min")  # fmt: skip
+    for rtf in (0.04, 0.1, 0.25):
+        render_s = rtf * period_s
+        t_mean, t_max, t_rep, _ = bar_row(args.bar_minutes, rtf, None, clip_len, xf)
+        b_mean, b_max, b_rep, cuts = bar_row(args.bar_minutes, rtf, args.bpm, clip_len, xf)
+        print(
+            f"{rtf:5.2f}  {render_s:8.2f}  {t_mean:7.2f}/{t_max:<8.2f}  {b_mean:6.2f}/{b_max:<8.2f}"
+            f"  {bar_s / 2 + render_s:6.2f}/{bar_s + render_s:<8.2f}"
+            f"  {t_rep:6.2f}/{b_rep:<6.2f}             {cuts:6.1f}"
+        )
+    print("(rtf: render time / free-running period; goal: half a bar + one render mean, one bar"
+          " + one render worst)\n")  # fmt: skip
 
     jam, player = audio_thread_cost(clip_len)
     print(

@@ -136,7 +136,7 @@ def test_semantic_errors_name_file_line_and_expectation(tmp_path, text, line, fr
 
 def test_a_broken_last_line_rejects_the_whole_file(tmp_path):
     good = (MAPPINGS_DIR / "dualsense.toml").read_text()
-    err = error_of(tmp_path, good + '\n[controls.l1]\nevent = "fire"\nhold = -1\n')
+    err = error_of(tmp_path, good + '\n[controls.r3]\nevent = "fire"\nhold = -1\n')
     assert err.line == good.count("\n") + 4
     assert "hold" in err.message
 

@@ -87,6 +87,7 @@ class Event(str, Enum):
     REPLAY = "replay"
     STOP = "stop"
     JAM = "jam"
+    TAP_TEMPO = "tap_tempo"
     HELP = "help"
     QUIT = "quit"
 
@@ -106,6 +107,7 @@ EVENT_HELP: dict[Event, str] = {
     Event.PREV_SEED_IMAGE: "previous seed image",
     Event.REPLAY: "replay the last take",
     Event.STOP: "stop playback and the jam",
+    Event.TAP_TEMPO: "tap the jam's tempo (two taps or more; flashes on the beat)",
     Event.JAM: "jam on/off",
     Event.HELP: "this help",
     Event.QUIT: "quit",

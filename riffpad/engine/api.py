@@ -65,8 +65,10 @@ def engine_url(url: str) -> str:
 class EngineAPI(Protocol):
     """Render takes and promote blends; one render at a time is all the instrument asks."""
 
-    def render(self, request: RenderRequest) -> EngineTake:
-        """One clip; raises on failure (the instrument says so and plays on)."""
+    def render(self, request: RenderRequest, *, audio: bool = True) -> EngineTake:
+        """One clip; raises on failure (the instrument says so and plays on). ``audio=False``:
+        the caller rebuilds the audio from the image itself, so the engine may skip it
+        (``take.audio`` None); a caller copes with either."""
         ...
 
     def promote(self, request: RenderRequest) -> Any:

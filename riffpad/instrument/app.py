@@ -129,6 +129,7 @@ class Instrument:
             Event.REPLAY: lambda t, p: self.replay_last(),
             Event.STOP: lambda t, p: self.stop_sound(),
             Event.JAM: lambda t, p: self.jam.toggle() if self.jam is not None else None,
+            Event.TAP_TEMPO: lambda t, p: self.jam.tap_tempo(t) if self.jam is not None else None,
             Event.HELP: lambda t, p: self.show_help(),
             Event.QUIT: lambda t, p: self.request_quit("quit (PS held)"),
         }
@@ -182,6 +183,8 @@ class Instrument:
         self._last_report_t = t
         for event in events:
             self._handlers[event](t, params)
+            if self.jam is not None:
+                self.jam.midi_event(event)  # --midi-out: a note per fire and promote
         busy = self.worker.busy
         alpha, steps, gen = params.alpha, params.steps, self.policy.generation
         last = self._frame_key
@@ -270,8 +273,9 @@ class Instrument:
         self.latency_fire_to_start.append((job.waited_s, job.queued))
         self._sync_worker()
 
-    def _render(self, job: Job) -> EngineTake:
-        return self.engine.render(self.make_request(job))
+    def _render(self, job: Job, audio: bool = True) -> EngineTake:
+        request = self.make_request(job)
+        return self.engine.render(request) if audio else self.engine.render(request, audio=False)
 
     def _done(self, job: Job, take: EngineTake) -> None:
         made_s = self.clock() - job.fired_t
@@ -347,15 +351,16 @@ class Instrument:
         def engine_free(timeout: float) -> bool:
             return self.worker.wait_idle(timeout) and self.params is not None
 
-        def render(job: Job) -> EngineTake:
+        def render(job: Job, audio: bool) -> EngineTake:
             job.started_t = self.clock()
-            return self._render(job)
+            return self._render(job, audio)
 
-        def save_clip(job: Job, take: EngineTake, audio, render_s: float, jam: dict) -> None:
+        def save_clip(job: Job, take: EngineTake, audio, render_s: float, jam: dict) -> str | None:
             made_s = job.waited_s + render_s
             meta = self.take_meta(job, take, made_s)
             meta["jam"] = jam
-            self.save_take(audio, sample_rate, take.image, meta, made_s)
+            files = self.save_take(audio, sample_rate, take.image, meta, made_s)
+            return files.stem if files is not None else None
 
         def show_status(line: str) -> None:
             self.snap.worker = line

@@ -73,6 +73,21 @@ def pad_device(value: str) -> str:
     return value
 
 
+# --- jam tempo ---------------------------------------------------------------------------------
+
+
+def bpm(value: float) -> float:
+    if not 20 <= value <= 400:
+        raise ValueError(f"a tempo of 20 to 400 BPM, not {value:g}")
+    return float(value)
+
+
+def beats_per_bar(value: float) -> int:
+    if value != int(value) or not 1 <= value <= 16:
+        raise ValueError(f"a whole number of beats from 1 to 16, not {value:g}")
+    return int(value)
+
+
 # --- the table ------------------------------------------------------------------------------
 
 
@@ -182,6 +197,26 @@ class Settings:
     crossfade: float = option(
         50.0, "--crossfade", "Jam: milliseconds each clip overlaps the next (0-1000).",
         metavar="MS", number=True, show_default=True,
+    )  # fmt: skip
+    bpm: float | None = option(
+        None, "--bpm", "Jam: fixed tempo (20-400), clips fitted to whole bars (default: free).",
+        metavar="N", number=True, check=bpm,
+    )  # fmt: skip
+    beats_per_bar: int = option(
+        4, "--beats-per-bar", "Jam: beats in a bar (1-16).",
+        metavar="N", number=True, show_default=True, check=beats_per_bar,
+    )  # fmt: skip
+    link: bool = option(
+        False, "--link", "Jam: follow an Ableton Link session (extra riffpad[link]).",
+        is_flag=True,
+    )  # fmt: skip
+    midi_clock: str | None = option(
+        None, "--midi-clock", "Jam: follow MIDI clock from this input (extra riffpad[midi]).",
+        metavar="PORT",
+    )  # fmt: skip
+    midi_out: str | None = option(
+        None, "--midi-out", "Notes for fire/promote; clock out with --bpm (riffpad[midi]).",
+        metavar="PORT",
     )  # fmt: skip
     engine: str | None = option(
         None, "--engine", "Render on a riffpad serve (or Riffusion) server at this URL.",

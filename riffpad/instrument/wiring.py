@@ -49,6 +49,10 @@ def jam_config(settings: Settings, given: JamConfig | None = None) -> JamConfig:
     cfg.start = cfg.start or settings.jam
     cfg.record_audio = cfg.record_audio or settings.record_audio
     cfg.audio_device = settings.audio_device
+    if given is None:  # tempo (the sources themselves open in open_tempo, after every check)
+        cfg.bpm, cfg.beats_per_bar = settings.bpm, settings.beats_per_bar
+    if settings.link and settings.midi_clock:
+        raise ValueError("--link and --midi-clock: follow one of them")
     if cfg.lookahead <= 0:
         raise ValueError(f"--lookahead must be more than 0 clips, not {cfg.lookahead}")
     if not 0 <= cfg.crossfade_s <= MAX_CROSSFADE_S:
@@ -57,6 +61,22 @@ def jam_config(settings: Settings, given: JamConfig | None = None) -> JamConfig:
             f"not {cfg.crossfade_s * 1000:g}"
         )
     return cfg
+
+
+def open_tempo(settings: Settings, cfg: JamConfig) -> None:
+    """The jam's shared timeline (Link, MIDI clock) and MIDI out; RuntimeError says why not."""
+    if settings.link:
+        from riffpad.tempo.link import LinkTempo
+
+        cfg.tempo = LinkTempo(settings.bpm or 120.0, settings.beats_per_bar)
+    elif settings.midi_clock:
+        from riffpad.tempo.midiclock import MidiClock
+
+        cfg.tempo = MidiClock.open(settings.midi_clock, beats_per_bar=settings.beats_per_bar)
+    if settings.midi_out:
+        from riffpad.tempo.midiout import MidiOut
+
+        cfg.midi_out = MidiOut.open(settings.midi_out)
 
 
 def load_engine(settings: Settings, view: StatusView) -> EngineAPI:
@@ -156,6 +176,11 @@ def build(
             engine = load_engine(settings, view)
         except Exception as e:  # any failure to load is the player's to fix, said plainly
             raise refuse(f"cannot load the model: {e}") from None
+
+    try:
+        open_tempo(settings, jam_cfg)
+    except RuntimeError as e:
+        raise refuse(str(e)) from None
 
     # Everything checked: now create.
     try:

@@ -72,3 +72,24 @@ def render_timeline(grid: Grid, clips: list[np.ndarray], shape: str = "equal-pow
         s = grid.start(k)
         out[s : s + grid.clip_len] += c
     return out
+
+
+def render_slots(
+    crossfade: int, slots: list[tuple[int, int, np.ndarray]], shape: str = "equal-power"
+) -> np.ndarray:
+    """Reference mix of ``(start, length, audio)`` slots of any lengths (a bar grid, cut-ins):
+    each clip sounds from ``start`` for ``length + crossfade`` samples, fading in over its
+    first ``crossfade`` and out over the last. The oracle for the stream on a bar grid."""
+    x = crossfade
+    end = max((s + n + x for s, n, _ in slots), default=0)
+    out = np.zeros(end, dtype=np.float32)
+    g_in, g_out = fade_gains(x, shape)
+    for k, (start, length, audio) in enumerate(slots):
+        if len(audio) < length + x:
+            raise ValueError(f"slot {k}: {len(audio)} samples for {length} + {x}")
+        c = np.array(audio[: length + x], dtype=np.float32)
+        if x:
+            c[:x] *= g_in
+            c[length:] *= g_out
+        out[start : start + length + x] += c
+    return out

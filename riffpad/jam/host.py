@@ -24,10 +24,13 @@ class JamHost:
     # Clips: a job for what the pad plays now, what a clip depends on, one render.
     next_job: Callable[[], Any]
     state_key: Callable[[], Hashable]
-    render: Callable[[Any], Any]  # job -> take (audio, sample_rate, image, ...)
+    # (job, audio) -> take (audio, sample_rate, image, ...); audio False: the image only,
+    # take.audio None (a bar-grid jam rebuilds the audio from the stretched image itself).
+    render: Callable[[Any, bool], Any]
     # A clip that played becomes a take: (job, take, audio at the jam's rate, seconds its
-    # render took, the jam's metadata); a failure to save it shows on the pad like a fire's.
-    save_clip: Callable[[Any, Any, Any, float, dict], None]
+    # render took, the jam's metadata) -> the take's name, None if it could not be saved
+    # (which shows on the pad like a failed fire).
+    save_clip: Callable[[Any, Any, Any, float, dict], str | None]
     failed: Callable[[str], None]  # a generation failed: said, counted, red on the pad
     # The speaker: the one-shot player lets go of it for the jam and takes it back.
     release_speaker: Callable[[], None]

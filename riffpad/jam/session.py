@@ -24,12 +24,15 @@ from riffpad.audio.recorder import RecordError, SessionRecorder, Tap
 from riffpad.jam.driver import JamDriver
 from riffpad.jam.host import JamHost
 from riffpad.jam.stream import JamStream
+from riffpad.tempo.sources import FixedTempo, TapTempo
 
 log = logging.getLogger("riffpad.jam")
 
 BEHIND = (255, 110, 0)  # amber: the engine cannot keep up, the jam is repeating
 BEHIND_BLINK_HZ = 2.0
 KEEP_STREAMS = 2  # ended jams kept in ``streams``
+BEAT = (255, 255, 255)  # white flash on each beat while tempo is being tapped
+BEAT_FLASH = 0.25  # of a beat
 
 
 @dataclass
@@ -44,6 +47,13 @@ class JamConfig:
     blocksize: int = 1024
     clock: Callable[[], float] = time.monotonic  # the headless output's clock
     stream_factory: Callable | None = None  # tests: a fake sounddevice.OutputStream
+    # Tempo (issue 15): None and no bpm: free-running at the clip's natural length.
+    bpm: float | None = None  # --bpm
+    beats_per_bar: int = 4  # --beats-per-bar
+    tempo: Any = None  # a riffpad.tempo source (tap, Link, MIDI clock); wins over bpm
+    cut_in: bool = True  # on a bar grid, a fresh clip enters at the next bar line
+    fitter: Any = None  # tests: fits clips to bars; default riffpad.jam.fit.SpectrogramFitter
+    midi_out: Any = None  # a riffpad.tempo.midiout.MidiOut (--midi-out)
 
 
 class JamSession:
@@ -54,6 +64,21 @@ class JamSession:
         if config.record_audio:
             self.recorder = SessionRecorder(config.record_audio, SAMPLE_RATE)  # RecordError
         self.tap = Tap(self.recorder, blocksize=config.blocksize)
+        # -- tempo (issue 15)
+        self.tempo = config.tempo
+        if self.tempo is None:
+            self.tempo = FixedTempo(config.bpm) if config.bpm is not None else TapTempo()
+        self.tapper = self.tempo if isinstance(self.tempo, TapTempo) else TapTempo()
+        self.cues = None
+        if self.recorder is not None:
+            from riffpad.jam.cues import CueLog
+
+            self.cues = CueLog(SAMPLE_RATE, config.beats_per_bar)
+        self._cued = 0  # slots of the current jam put on the cue sheet
+        self._playing: bool | None = None  # the tempo source's transport, last seen
+        self.start_phase: float | None = None  # beats into the bar when the jam began
+        self._t0: float | None = None  # when sample 0 of this jam played (shared timeline)
+        self._take_names: dict[int, str] = {}  # clip id -> the take it was written as
         self.driver: JamDriver | None = None
         self.output = None
         self.jams = 0
@@ -67,6 +92,7 @@ class JamSession:
         self._drained = threading.Event()
         self._drained.set()
         self.recorded: str | None = None
+        self.cue_sheet: str | None = None
 
     # -- instrument side -----------------------------------------------------------------
     @property
@@ -103,6 +129,7 @@ class JamSession:
                 on_stream=self._on_stream,
                 on_error=self._on_error,
                 state_key=self._state_key,
+                **self._tempo_args(),
             )
             self._drained.clear()
             self._thread = threading.Thread(target=self._run, name="riffpad-jam", daemon=True)
@@ -123,13 +150,28 @@ class JamSession:
         if self.driver is not None:
             self.driver.fire(job)
 
+    def tap_tempo(self, t: float) -> None:
+        """The tap-tempo button, at pad time ``t``: the tempo of the taps so far is the
+        jam's from its next clip (a Link session's for every peer)."""
+        bpm = self.tapper.tap(t)
+        if bpm is None or self.tapper.taps < 2:
+            return
+        if self.tempo is not self.tapper and hasattr(self.tempo, "set_bpm"):
+            self.tempo.set_bpm(bpm)
+        self.host.note(f"tap tempo: {bpm:.1f} BPM ({self.tapper.taps} taps)")
+
     def feedback(self, fb, now: float):
-        """While the jam repeats itself the lightbar blinks amber."""
+        """While tempo is tapped the lightbar flashes white on the beat; while the jam
+        repeats itself it blinks amber."""
+        phase = self.tapper.beat_phase(now) if self.tapper.tapping(now) else None
+        if phase is not None and phase % 1.0 < BEAT_FLASH:
+            return replace(fb, lightbar=BEAT)
         if self.behind and int(now * BEHIND_BLINK_HZ * 2) % 2 == 0:
             return replace(fb, lightbar=BEHIND)
         return fb
 
     def tick(self) -> None:
+        self._follow_start_stop()
         d = self.driver
         if d is None:
             return
@@ -142,9 +184,27 @@ class JamSession:
         line = f"{state}: clip {s.committed}, {ahead} ready ahead, {s.underruns} repeat(s)"
         if d.refreshed:
             line += f", {d.refreshed} refreshed"
+        bpm = d.bpm()
+        if bpm is not None:
+            line += f", {bpm:.1f} BPM"
         if self.behind:
             line += "  BEHIND: the engine is slower than the music, repeating"
         self.host.show_status(line)
+
+    def _follow_start_stop(self) -> None:
+        """A session's start and stop (Link) start and stop the jam, on the change only:
+        the jam button still works in between."""
+        playing = getattr(self.tempo, "playing", None)
+        if playing is None or isinstance(self.tempo, (FixedTempo, TapTempo)):
+            return
+        now = bool(playing())
+        was, self._playing = self._playing, now
+        if was is None or was == now:
+            return
+        if now and not self.active:
+            self.start()
+        elif not now and self.active:
+            self.stop()
 
     def close(self, timeout: float | None = None) -> None:
         """Stop jamming, let the last clip play out, publish the recording."""
@@ -152,6 +212,11 @@ class JamSession:
         self._drained.wait(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
+        closer = getattr(self.tempo, "close", None)
+        if closer is not None:
+            closer()
+        if self.config.midi_out is not None:
+            self.config.midi_out.close()
         if self.recorder is not None:
             try:
                 path = self.recorder.close()
@@ -161,7 +226,13 @@ class JamSession:
                 self.recorded = str(path)
                 secs = self.recorder.frames / SAMPLE_RATE
                 self.host.note(f"session recording: {path} ({secs:.2f} s)")
+                self._write_cues(path)
             self.recorder = None
+
+    def midi_event(self, name: str) -> None:
+        """An instrument event (fire, promote) as a note on --midi-out."""
+        if self.config.midi_out is not None:
+            self.config.midi_out.event(name)
 
     # -- the jam's thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -176,7 +247,8 @@ class JamSession:
                 if d.stopped:
                     return
                 time.sleep(0.01)
-            self._written = 0
+            self._written = self._cued = 0
+            self._t0 = None
             self._rec_offset = self.tap.frames_played
             d.run(on_poll=self._write_played)
             s = d.stream
@@ -190,6 +262,8 @@ class JamSession:
                     time.sleep(0.01)
             self._write_played()
         finally:
+            if self.config.midi_out is not None:
+                self.config.midi_out.stop_clock()
             self._release_output()
             if d.stream is not None:
                 self.streams.append(d.stream)
@@ -200,6 +274,33 @@ class JamSession:
                 )
             self._drained.set()
 
+    def _tempo_args(self) -> dict:
+        if self.tempo is None:
+            return {}
+        fitter = self.config.fitter
+        if fitter is None:
+            from riffpad.jam.fit import SpectrogramFitter
+
+            fitter = SpectrogramFitter(SAMPLE_RATE)
+        return dict(
+            tempo=self.tempo.bpm,
+            beats_per_bar=self.config.beats_per_bar,
+            fitter=fitter,
+            cut_in=self.config.cut_in,
+            phase=self._phase if hasattr(self.tempo, "beat") else None,
+        )
+
+    def _phase(self, n: int) -> float:
+        """Bars a shared timeline (Link, MIDI clock) is past its downbeat when sample ``n``
+        of the jam plays: its beat now, carried forward at its tempo; 0 before the jam's
+        output started."""
+        t0, bpm = self._t0, self.tempo.bpm()
+        if t0 is None or not bpm or not self.tempo.playing():
+            return 0.0
+        t = t0 + n / SAMPLE_RATE
+        beat = self.tempo.beat() + (t - time.monotonic()) * bpm / 60.0
+        return (beat / self.config.beats_per_bar + 0.5) % 1.0 - 0.5
+
     def _next_job(self):
         return self.host.next_job()
 
@@ -208,7 +309,12 @@ class JamSession:
         return self.host.state_key()
 
     def _render(self, job):
-        take = self.host.render(job)
+        # On a bar grid the fitter rebuilds the audio from the stretched image: the engine
+        # need not make any.
+        fitted = self.tempo is not None and self.tempo.bpm() is not None
+        take = self.host.render(job, not (fitted and self.config.fitter is None))
+        if take.audio is None:
+            return None, (job, take)
         audio = np.ravel(np.asarray(take.audio, dtype=np.float32))
         if take.sample_rate != SAMPLE_RATE:
             from riffpad.audio.output import resample
@@ -217,6 +323,14 @@ class JamSession:
         return audio, (job, take)
 
     def _on_stream(self, stream: JamStream) -> None:
+        # A shared timeline (Link): the first clip starts on its next downbeat.
+        wait = getattr(self.tempo, "downbeat_in", None)
+        if wait is not None:
+            time.sleep(wait())
+            self.start_phase = self.tempo.phase()
+            self._t0 = time.monotonic()  # sample 0 of the jam plays now (as near as known)
+        if self.config.midi_out is not None and isinstance(self.tempo, FixedTempo):
+            self.config.midi_out.start_clock(self.tempo.bpm)  # Start on the first downbeat
         self.tap.source = stream
         cfg, host = self.config, self.host
         out = None
@@ -268,6 +382,20 @@ class JamSession:
             self._written = slot.index + 1
             if not slot.repeat:
                 self._write_take(slot)
+        if self.cues is not None:  # a slot is final once the next began (a cut ends it)
+            final = s.committed if s.finished else s.committed - 1
+            for slot in [sl for sl in list(s.slots) if self._cued <= sl.index < final]:
+                self._cued = slot.index + 1
+                name = self._take_names.get(slot.clip.id)
+                self.cues.add(slot, self._rec_offset, name)
+
+    def _write_cues(self, recording) -> None:
+        if self.cues is None:
+            return
+        try:
+            self.cue_sheet = str(self.cues.write(recording))
+        except OSError as e:
+            self.host.note(f"cue sheet not written: {e}", logging.ERROR)
 
     def _write_take(self, slot) -> None:
         clip = slot.clip
@@ -281,11 +409,16 @@ class JamSession:
             # where this clip's fade-in starts in the --record-audio file
             "recording_sample": self._rec_offset + slot.start,
             "grid": {"clip": grid.clip_len, "period": grid.period, "crossfade": grid.crossfade},
+            "bars": clip.bars,  # None: free-running
+            "bpm": clip.bpm,
         }
         try:
-            self.host.save_clip(job, take, clip.audio, self.driver.render_time(clip), jam_meta)
+            name = self.host.save_clip(
+                job, take, clip.audio, self.driver.render_time(clip), jam_meta
+            )
         finally:
             clip.meta = None  # written (or lost): the stream's history keeps only the audio
+        self._take_names[clip.id] = name
 
     def _on_error(self, job, exc: BaseException) -> None:
         self.host.failed(f"jam: generation failed ({exc}); repeating the last clip")

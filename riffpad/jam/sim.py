@@ -26,6 +26,17 @@ class FakeClock:
         self.t += dt
 
 
+class LoopFitter:
+    """A fitter that loops or trims the clip to the length asked instead of stretching it
+    (simulations and tests about timing, where a Griffin-Lim per clip would only add load)."""
+
+    def natural(self, audio, meta) -> int:
+        return len(audio)
+
+    def fit(self, audio, meta, length: int, tail: int) -> np.ndarray:
+        return np.resize(np.asarray(audio, np.float32), length + tail)
+
+
 def tone_clip(n: int, k: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """A clip that is recognisably clip ``k``: its own pitch, ending mid-cycle (so butt
     joins would click)."""
@@ -60,6 +71,10 @@ def simulate(
     fires: list[float] = (),
     moves: float | None = None,
     make_clip: Callable[[int, int], np.ndarray] | None = None,
+    bpm: float | Callable[[float], float | None] | None = None,
+    beats_per_bar: int = 4,
+    cut_in: bool = True,
+    phase: Callable[[int], float] | None = None,
 ) -> SimResult:
     """Jam for ``seconds`` of simulated time, then stop and play out the tail.
 
@@ -67,7 +82,8 @@ def simulate(
     function of the render number. ``fires``:
     simulated times at which R2 fires (the fired job is tagged ``"fire"``). ``moves``: the
     pad state changes every ``moves`` seconds (so queued clips go stale and get refreshed);
-    None: it never changes.
+    None: it never changes. ``bpm``: a tempo, or a function of simulated time (None:
+    free-running); clips are then fitted to bars and may cut in at bar lines (``cut_in``).
     """
     clock = FakeClock()
     tap = Tap(recorder, blocksize=blocksize)
@@ -105,6 +121,11 @@ def simulate(
         state_key=state,
         clock=clock,
         history=1 << 30,  # every slot, for the checks and latency reports below
+        tempo=None if bpm is None else (lambda: bpm(clock.t) if callable(bpm) else bpm),
+        beats_per_bar=beats_per_bar,
+        fitter=LoopFitter(),
+        cut_in=cut_in,
+        phase=phase,
     )
     clips = []
     pending_fires = sorted(fires)
