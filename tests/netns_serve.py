@@ -141,7 +141,7 @@ def test_health_is_503_while_loading_then_200(server, tiny_model_dir):
 
 
 def test_riffusion_request_gives_the_local_engine_image(server, engine):
-    from riffpad.engine.engine import request_from_riffusion
+    from riffpad.engine.wire import request_from_riffusion
 
     status, out = call(server["url"] + "/run_inference/", RIFFUSION_BODY)
     assert status == 200, out

@@ -18,8 +18,8 @@ from riffpad.engine import (
     RequestError,
     SeedError,
 )
-from riffpad.engine.engine import request_from_riffusion
 from riffpad.engine.pipeline import Blend, Leaf, timestep_plan
+from riffpad.engine.wire import request_from_riffusion
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -38,7 +38,8 @@ def save_take(take, prefix: str | Path) -> list[Path]:
 
 def load_request_file(path: Path):
     """Riffusion's InferenceInput JSON -> RenderRequest; errors name the file (and line)."""
-    from riffpad.engine.engine import RequestError, request_from_riffusion
+    from riffpad.engine.engine import RequestError
+    from riffpad.engine.wire import request_from_riffusion
 
     try:
         data = json.loads(path.read_text())

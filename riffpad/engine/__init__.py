@@ -19,7 +19,7 @@ _EXPORTS = {
     "ModelError": "riffpad.engine.loader",
     "DEFAULT_MODEL": "riffpad.engine.loader",
     "SeedError": "riffpad.engine.seeds",
-    "request_from_riffusion": "riffpad.engine.engine",
+    "request_from_riffusion": "riffpad.engine.wire",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import math
 from dataclasses import dataclass
@@ -28,11 +29,7 @@ import numpy as np
 from PIL import Image
 
 from riffpad.engine import seeds
-from riffpad.engine.engine import (
-    RenderRequest,
-    RequestError,
-    request_from_riffusion,
-)
+from riffpad.engine.engine import RenderRequest, RequestError
 from riffpad.engine.pipeline import start_seed
 
 EXTRA = "riffpad_request"
@@ -57,6 +54,62 @@ def _remote_seed(name: str, value: str | None) -> None:
     raise RequestError(
         f"{name} must name an image in the server's seed_images/, builtin:beat or none, "
         f"not a path: {value!r}"
+    )
+
+
+def _field(data: dict, name: str, kinds: tuple, where: str, default=dataclasses.MISSING):
+    if name not in data or (data[name] is None and default is not dataclasses.MISSING):
+        if default is dataclasses.MISSING:
+            raise RequestError(f"{where}{name} is missing (required)")
+        return default
+    value = data[name]
+    ok = isinstance(value, kinds) and not isinstance(value, bool)
+    if not ok:
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise RequestError(f"{where}{name} must be {wanted}, got {value!r}")
+    return value
+
+
+def request_from_riffusion(data: Any) -> RenderRequest:
+    """A RenderRequest from Riffusion's ``InferenceInput`` JSON (its server's request body).
+
+    As Riffusion (dacite): required ``start``/``end`` {prompt, seed} and ``alpha``; ints are
+    accepted for floats; unknown keys are ignored; ``negative_prompt`` is accepted but not used
+    (Riffusion's riffuse ignores it too). Image ids name PNGs in the model's seed_images/.
+    """
+    if not isinstance(data, dict):
+        raise RequestError(f"the request must be a JSON object, not {type(data).__name__}")
+    prompts = {}
+    for side in ("start", "end"):
+        part = _field(data, side, (dict,), "")
+        prompts[side] = {
+            "prompt": _field(part, "prompt", (str,), f"{side}."),
+            "seed": _field(part, "seed", (int,), f"{side}."),
+            "denoising": float(_field(part, "denoising", (int, float), f"{side}.", 0.75)),
+            "guidance": float(_field(part, "guidance", (int, float), f"{side}.", 7.0)),
+        }
+        _field(part, "negative_prompt", (str,), f"{side}.", None)
+    alpha = float(_field(data, "alpha", (int, float), ""))
+    steps = _field(data, "num_inference_steps", (int,), "", 50)
+    seed_image = _field(data, "seed_image_id", (str,), "", seeds.AUTO)
+    mask_image = _field(data, "mask_image_id", (str,), "", None) or None
+    for name, value in (("seed_image_id", seed_image), ("mask_image_id", mask_image)):
+        if value is not None and not seeds.is_plain_name(value):
+            raise RequestError(f"{name} must name a PNG in seed_images/, got {value!r}")
+    start, end = prompts["start"], prompts["end"]
+    return RenderRequest(
+        prompt_a=start["prompt"],
+        seed_a=start["seed"],
+        prompt_b=end["prompt"],
+        seed_b=end["seed"],
+        alpha=alpha,
+        steps=steps,
+        guidance=start["guidance"],
+        guidance_b=end["guidance"],
+        denoising=start["denoising"],
+        denoising_b=end["denoising"],
+        seed_image=seed_image,
+        mask_image=mask_image,
     )
 
 

@@ -8,6 +8,10 @@ interface, detaching the kernel's hid-playstation driver while open. ``hidraw`` 
 One ``PadDevice`` wraps one open hidapi handle (or anything with its interface: a
 ``ReplayHid`` capture, the tests' fake). ``PadReader`` is the loop around it: blocking reads
 with a timeout, counters, the latest state, feedback writes on change, reconnect on unplug.
+
+Longer than 500 lines on purpose: finding, opening (the kernel's start-up order) and the
+read loop's reconnect share one notion of "this pad" (path, MAC, transport); split, each half
+would reach into the other's internals.
 """
 
 from __future__ import annotations
