@@ -30,6 +30,7 @@ from typing import Any
 import platformdirs
 
 from riffpad.engine.api import engine_url
+from riffpad.tempo.bars import check_bpm
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,12 +75,6 @@ def pad_device(value: str) -> str:
 
 
 # --- jam tempo ---------------------------------------------------------------------------------
-
-
-def bpm(value: float) -> float:
-    if not 20 <= value <= 400:
-        raise ValueError(f"a tempo of 20 to 400 BPM, not {value:g}")
-    return float(value)
 
 
 def beats_per_bar(value: float) -> int:
@@ -200,7 +195,7 @@ class Settings:
     )  # fmt: skip
     bpm: float | None = option(
         None, "--bpm", "Jam: fixed tempo (20-400), clips fitted to whole bars (default: free).",
-        metavar="N", number=True, check=bpm,
+        metavar="N", number=True, check=check_bpm,
     )  # fmt: skip
     beats_per_bar: int = option(
         4, "--beats-per-bar", "Jam: beats in a bar (1-16).",
