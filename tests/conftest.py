@@ -8,8 +8,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny random-weight Riffusion-geometry model in diffusers format (see tinymodel.py)."""
-    from tinymodel import save_tiny_model
+    """A tiny random-weight Riffusion-geometry model in diffusers format (support/tinymodel.py)."""
+    from support.tinymodel import save_tiny_model
 
     return save_tiny_model(tmp_path_factory.mktemp("tiny-riffusion"))
 

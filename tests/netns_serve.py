@@ -238,7 +238,7 @@ def test_public_bind_without_token_file_is_refused_before_anything_listens(tmp_p
 
 def test_replay_through_the_server_writes_the_local_engines_takes(server, tiny_model_dir, tmp_path):
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_app import FIRE, IDLE, MOVED, MOVED_FIRE, pad_script, write_capture
+    from support.pad import FIRE, IDLE, MOVED, MOVED_FIRE, pad_script, write_capture
 
     script = pad_script(
         [(0.1, IDLE), (0.06, FIRE), (0.06, IDLE), (0.06, MOVED), (0.06, MOVED_FIRE), (1.5, MOVED)]

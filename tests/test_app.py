@@ -4,26 +4,33 @@ take writer and feedback; the engine is a fake (fast, scriptable) or the tiny mo
 import json
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from reportgen import NO_TOUCH, bt_full_report, usb_report
+from support.engines import FakeEngine, make_request
+from support.instrument import replay
+from support.pad import (
+    FIRE,
+    IDLE,
+    MOVED,
+    MOVED2,
+    MOVED2_FIRE,
+    MOVED_FIRE,
+    decode,
+    pad_script,
+    report_for,
+    write_capture,
+)
 
 from riffpad.controls import Controls, load_calibration, load_mapping
-from riffpad.engine.api import EngineInfo
 from riffpad.instrument.feedback import SANE, WHITE
 from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView, render
 from riffpad.instrument.wiring import build, play
-from riffpad.pad.capture import CaptureWriter, make_header
 from riffpad.pad.reports import crc32_ok, parse_input
-from riffpad.pad.state import TouchPoint, Transport
+from riffpad.pad.state import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
-DT = 0.004  # 250 reports/s, as a DualSense over USB
 
 
 @pytest.fixture(autouse=True)
@@ -31,35 +38,6 @@ def no_user_config(tmp_path, monkeypatch):
     # Calibration and config come from the user's config dir: keep tests off the real one.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
 
-
-def report_for(transport, **fields):
-    return usb_report(**fields) if transport is Transport.USB else bt_full_report(**fields)
-
-
-def pad_script(segments):
-    """[(seconds, fields)] -> [(t, fields)] at 250 reports/s."""
-    out, t = [], 0.0
-    for seconds, fields in segments:
-        for _ in range(max(1, round(seconds / DT))):
-            out.append((round(t, 6), fields))
-            t += DT
-    return out
-
-
-def write_capture(path, script, transport=Transport.BLUETOOTH):
-    with CaptureWriter(path, make_header(transport, mac="a0:ab:51:00:00:07")) as w:
-        for i, (t, fields) in enumerate(script):
-            w.write(t, report_for(transport, seq=i & 0xFF, **fields))
-    return path
-
-
-TOUCH = (TouchPoint(True, 1, 480, 500), NO_TOUCH)
-IDLE = dict(rx=0, ly=128, l2=0, r2=0, touch=TOUCH)
-FIRE = dict(IDLE, r2=255)
-MOVED = dict(rx=255, ly=0, l2=200, r2=0, touch=TOUCH)
-MOVED_FIRE = dict(MOVED, r2=255)
-MOVED2 = dict(rx=128, ly=255, l2=90, r2=0, touch=TOUCH)
-MOVED2_FIRE = dict(MOVED2, r2=255)
 
 # Fire 1; while it renders fire 2 then fire 3 (2 is superseded: latest wins).
 THREE_FIRES = [
@@ -86,116 +64,6 @@ def expected_fire_params(script, transport=Transport.BLUETOOTH):
         if "fire" in events:
             fires.append(params)
     return fires
-
-
-@dataclass
-class Take:
-    """What the instrument reads of riffpad.engine.Take (the fakes' takes)."""
-
-    image: object
-    audio: np.ndarray
-    sample_rate: int
-    params: dict
-    timings: dict
-    lineage: dict
-
-
-class EngineContract:
-    """The rest of riffpad.engine.api.EngineAPI, for fakes that render and promote."""
-
-    model = "fake-model"
-    device = "cpu"
-    scheduler: str | None = None
-
-    def warmup(self):
-        return 0.0
-
-    def seed_images(self):
-        return []
-
-    def default_seed_image(self):
-        return "builtin:beat"
-
-    def status_line(self):
-        return self.info().describe()
-
-    def info(self):
-        return EngineInfo(self.model, self.scheduler, self.device)
-
-    def describe_prompt(self, prompt):
-        return prompt if isinstance(prompt, str) else str(prompt)
-
-
-@dataclass
-class FakeEngine(EngineContract):
-    """Engine contract: render(request) -> Take(image, audio, sample_rate, params, timings,
-    lineage); promote(request). Scriptable delay and failures."""
-
-    delay: float = 0.3
-    fail_on: set = field(default_factory=set)
-    requests: list = field(default_factory=list)
-    model: str = "fake-model"
-    device: str = "cpu"
-    gate: threading.Event | None = None
-    scheduler: str | None = "FakeScheduler"
-
-    def render(self, request, *, audio=True):  # makes audio either way, as EngineAPI allows
-        self.requests.append(request)
-        n = len(self.requests)
-        if self.gate is not None:
-            assert self.gate.wait(10)
-        time.sleep(self.delay)
-        if n in self.fail_on:
-            raise RuntimeError(f"CUDA out of memory (fake, render {n})")
-        audio = (0.2 * np.sin(np.arange(22050) * 0.05)).astype(np.float32)
-        return Take(
-            Image.new("RGB", (64, 64), (n, 0, 0)),
-            audio,
-            44100,
-            dict(request, scheduler="FakeScheduler", model=self.model),
-            {"render_s": self.delay},
-            dict(request),
-        )
-
-    def promote(self, request):
-        return f"({request['prompt_a']} + {request['prompt_b']})"
-
-
-def make_request(job):
-    p = job.params
-    return {
-        "prompt_a": str(job.prompt_a),
-        "prompt_b": job.prompt_b,
-        "alpha": p.alpha,
-        "seed_a": p.seed,
-        "steps": p.steps,
-        "guidance": p.cfg,
-    }
-
-
-def replay(tmp_path, script, engine, **kw):
-    cap = write_capture(tmp_path / "in.jsonl", script)
-    out = tmp_path / "watched"
-    feedback = tmp_path / "feedback.jsonl"
-    opts = Settings(
-        replay=str(cap), out=str(out), capture_output=str(feedback), no_audio=True, live=False, **kw
-    )
-    snap = Snapshot()
-    view = StatusView(snap, live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view, engine=engine, make_request=make_request)
-    code = inst.run()
-    takes = sorted(out.glob("*.json"))
-    lines = [json.loads(x) for x in feedback.read_text().splitlines()]
-    return code, inst, [json.loads(p.read_text()) for p in takes], lines, out
-
-
-def decode(report_hex):
-    """(lightbar, rumble, player LEDs) of an output report: the common block is at byte 1
-    (USB 0x02) or 3 (Bluetooth 0x31)."""
-    r = bytes.fromhex(report_hex)
-    at = 1 if r[0] == 0x02 else 3
-    c = r[at : at + 47]
-    return (c[44], c[45], c[46]), (c[3], c[2]), c[43]
 
 
 def test_status_view_shows_the_params_the_pad_plays(tmp_path):
@@ -331,7 +199,7 @@ def usb(**fields):
 
 
 def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
-    from fakehid import FakeBackend, FakePad
+    from support.fakehid import FakeBackend, FakePad
 
     mac = "a0:ab:51:00:00:09"
     pad = FakePad(Transport.USB, mac=mac, reports=[usb(**IDLE)] * 5 + [usb(**FIRE)] * 3)
@@ -363,7 +231,7 @@ def test_unplug_mid_take_saves_it_and_play_resumes_on_replug(tmp_path):
 
 
 def test_quit_finishes_the_take_in_progress_and_cancels_the_waiting_one(tmp_path):
-    from fakehid import FakeBackend, FakePad
+    from support.fakehid import FakeBackend, FakePad
 
     pad = FakePad(Transport.USB, reports=[usb(**IDLE)] * 3 + [usb(**FIRE)] * 3)
     backend = FakeBackend(pad)
@@ -390,9 +258,9 @@ import sys, time, threading
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from fakehid import FakeBackend, FakePad
-from reportgen import usb_report
-from riffpad.engine.api import EngineInfo
+from support.engines import EngineContract, Take
+from support.fakehid import FakeBackend, FakePad
+from support.reportgen import usb_report
 from riffpad.instrument import wiring
 from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
@@ -407,30 +275,8 @@ def source(pad):  # a live pad at 250 reports/s: R2 pressed from 0.3 s to 0.4 s
     t = time.monotonic() - t0
     return usb_report(r2=255 if 0.3 < t < 0.4 else 0)
 
-class Take:
-    def __init__(self, request):
-        self.image, self.sample_rate = Image.new("RGB", (64, 64)), 44100
-        self.audio = np.zeros(44100 * 4, np.float32)
-        self.params, self.timings, self.lineage = dict(request), {}, dict(request)
-
-class Engine:  # riffpad.engine.api.EngineAPI
-    def warmup(self):
-        return 0.0
-
-    def seed_images(self):
-        return []
-
-    def default_seed_image(self):
-        return "builtin:beat"
-
-    def status_line(self):
-        return self.info().describe()
-
-    def info(self):
-        return EngineInfo("sigint-fake")
-
-    def describe_prompt(self, prompt):
-        return str(prompt)
+class Engine(EngineContract):  # riffpad.engine.api.EngineAPI
+    model, device = "sigint-fake", None
 
     def promote(self, request):
         return "promoted"
@@ -438,7 +284,8 @@ class Engine:  # riffpad.engine.api.EngineAPI
     def render(self, request, *, audio=True):  # makes audio either way, as EngineAPI allows
         print("render-start", flush=True)
         time.sleep(0.0 if slow_write else 1.0)
-        return Take(request)
+        audio = np.zeros(44100 * 4, np.float32)
+        return Take(Image.new("RGB", (64, 64)), audio, 44100, dict(request), {}, dict(request))
 
 if slow_write:
     def write_file(fd, data):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import calib_capture as cc
 import pytest
+import support.calib_capture as cc
 from click.testing import CliRunner
 
 from riffpad.cli import main
@@ -161,7 +161,7 @@ def live_pad(**kw):
     contract) that plays the scripted performance, then is unplugged."""
     import json
 
-    from fakehid import FakeBackend, FakePad
+    from support.fakehid import FakeBackend, FakePad
 
     from riffpad.pad.state import Transport
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.paths import MAPPINGS_DIR
+from support.strategies import byte, calibrations, states
 
 from riffpad.controls import Calibration, Controls, Params, StickCal, TriggerCal, load_mapping
 from riffpad.controls.core import stick_deflection, trigger_travel
@@ -18,7 +20,6 @@ from riffpad.pad.state import NEUTRAL, Button, PadState, TouchPoint
 
 DEFAULT = load_mapping()
 RELATIVE = load_mapping("relative")
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 
 
 def pad(**kw) -> PadState:
@@ -39,54 +40,6 @@ def midi_mapping(tmp_path: Path, extra: str = ""):
 
 def params_of(state: PadState, mapping=DEFAULT, cal: Calibration | None = None) -> Params:
     return Controls(mapping, cal).update(state, 0.0)[0]
-
-
-# ---- strategies -------------------------------------------------------------------------
-
-byte = st.integers(0, 255)
-touch_points = st.builds(
-    TouchPoint, st.booleans(), st.integers(0, 127), st.integers(0, 1919), st.integers(0, 1079)
-)
-states = st.builds(
-    PadState,
-    kind=st.just(NEUTRAL.kind),
-    lx=byte,
-    ly=byte,
-    rx=byte,
-    ry=byte,
-    l2=byte,
-    r2=byte,
-    buttons=st.integers(0, (1 << 24) - 1),
-    hat=st.integers(0, 15),
-    touch=st.one_of(st.just(()), st.tuples(touch_points, touch_points)),
-)
-
-
-@st.composite
-def stick_cals(draw) -> StickCal:
-    cx, cy = draw(st.integers(110, 146)), draw(st.integers(110, 146))
-    lo = (draw(st.integers(0, 20)), draw(st.integers(0, 20)))
-    hi = (draw(st.integers(235, 255)), draw(st.integers(235, 255)))
-    noise = draw(st.integers(0, 6))
-    return StickCal(
-        center=(cx, cy),
-        noise=noise,
-        deadzone=draw(st.integers(noise + 1, 30)),
-        min=lo,
-        max=hi,
-        outer=draw(st.floats(0.85, 1.0)),
-    )
-
-
-@st.composite
-def calibrations(draw) -> Calibration:
-    def trig():
-        rest = draw(st.integers(0, 20))
-        return TriggerCal(rest=rest, full=draw(st.integers(200, 255)))
-
-    return Calibration(
-        left_stick=draw(stick_cals()), right_stick=draw(stick_cals()), l2=trig(), r2=trig()
-    )
 
 
 def check_ranges(p: Params) -> None:
@@ -441,7 +394,7 @@ def test_outer_limit_lets_a_worn_stick_reach_the_ends():
 def monitor_capture(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> Path:
     import json
 
-    import calib_capture as cc
+    import support.calib_capture as cc
 
     lines = cc.lines("usb")[:1]  # the header
     for i, fields in enumerate(rows):

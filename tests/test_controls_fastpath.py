@@ -1,6 +1,6 @@
 """The optimised ``Controls`` (compiled bindings, repeat fast path) against the reference.
 
-``tests/controls_reference.py`` keeps ``Controls.update`` as first written: every binding
+``tests/support/controls_reference.py`` keeps ``Controls.update`` as first written: every binding
 evaluated from scratch on every report. On random report streams with many repeats (as a
 real pad sends at 250-1000 reports/s), relative sticks, holds, touch lifts, calibrations
 and both resolutions, the two must give exactly the same (Params, events) sequence.
@@ -12,10 +12,11 @@ import dataclasses
 import itertools
 from pathlib import Path
 
-from controls_reference import ReferenceControls
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_controls import MAPPINGS_DIR, calibrations, states
+from support.controls_reference import ReferenceControls
+from support.paths import MAPPINGS_DIR
+from support.strategies import calibrations, states
 
 from riffpad.controls import Controls, load_mapping
 from riffpad.pad.state import NEUTRAL, TouchPoint

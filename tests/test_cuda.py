@@ -2,7 +2,7 @@
 
 Skipped where there is no CUDA device (CI, most machines); run on a GPU machine with
 ``python -m pytest -m cuda``. The reference is Riffusion 0.0.5's own pipeline on the same
-modules (see riffusion_ref.py).
+modules (see support/riffusion_ref.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from riffusion_ref import CASES as REFERENCE_CASES
+from support.riffusion_ref import CASES as REFERENCE_CASES
 
 pytestmark = [
     pytest.mark.cuda,
@@ -43,7 +43,7 @@ def _pixels(image) -> np.ndarray:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_cuda_image_equals_riffusion(plain, case, mask):
     pytest.importorskip("riffusion", reason="reference: pip install --no-deps riffusion==0.0.5")
-    from riffusion_ref import import_riffusion, riffusion_image, riffusion_pipeline
+    from support.riffusion_ref import import_riffusion, riffusion_image, riffusion_pipeline
 
     from riffpad.engine import RenderRequest, seeds
 

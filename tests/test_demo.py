@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fakehid import FakeBackend
+from support.fakehid import FakeBackend
 
 from riffpad.controls import Controls, load_calibration, load_mapping
 from riffpad.pad.capture import read_capture

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from fakehid import (
+from support.fakehid import (
     FakeBackend,
     FakeDevice,
     FakePad,

@@ -133,7 +133,7 @@ def test_pad_node_that_vanished_is_not_called_a_permission_problem():
 
 def test_pads_through_the_device_layer_and_its_fake_backend(tmp_path, monkeypatch):
     # The real riffpad.pad.device enumeration, fed by the hid-device helper's fake hidraw.
-    from fakehid import FakeBackend, FakePad
+    from support.fakehid import FakeBackend, FakePad
 
     import riffpad.pad.device as devmod
 

@@ -1,4 +1,4 @@
-"""Engine behaviour on the tiny random-weight model (tests/tinymodel.py), loaded through the
+"""Engine behaviour on the tiny random-weight model (tests/support/tinymodel.py), loaded through the
 same loader as the real model. Small seed images (128 px) keep each render to ~a second."""
 
 from __future__ import annotations

@@ -7,75 +7,16 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from PIL import Image
-from test_app import (
-    IDLE,
-    MOVED,
-    EngineContract,
-    Take,
-    decode,
-    make_request,
-    pad_script,
-    write_capture,
-)
+from support.engines import CLIP, SR, ToneEngine, make_request
+from support.instrument import jam_replay
+from support.pad import IDLE, JAM, MOVED, MOVED_FIRE, decode, pad_script, write_capture
 
 from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.instrument.wiring import StartupError, build
 from riffpad.jam.grid import render_timeline
 from riffpad.jam.session import BEHIND, JamConfig
-from riffpad.jam.sim import tone_clip
 from riffpad.pad.state import Button
-
-SR = 44100
-CLIP = 441 * 40  # 0.4 s clips keep a real-time replay short; the grid logic is length-free
-JAM = dict(IDLE, buttons=Button.SQUARE)
-MOVED_FIRE = dict(MOVED, r2=255)
-
-
-class ToneEngine(EngineContract):
-    """The engine contract with clips that click if butt-joined (a new pitch each)."""
-
-    model = "tone-model"
-    device = "cpu"
-
-    def __init__(self, delay=0.0, clock=None, fail_on=()):
-        self.delay = delay
-        self.requests = []
-        self.fail_on = set(fail_on)
-
-    def render(self, request, *, audio=True):  # makes audio either way, as EngineAPI allows
-        import time
-
-        self.requests.append(request)
-        time.sleep(self.delay)
-        k = len(self.requests)
-        if k in self.fail_on:
-            raise RuntimeError(f"CUDA out of memory (fake, render {k})")
-        return Take(
-            Image.new("RGB", (8, 8)), tone_clip(CLIP, k), SR, dict(request), {}, dict(request)
-        )
-
-    def promote(self, request):
-        return "promoted"
-
-
-def jam_replay(tmp_path, script, engine, jam_config=None, **kw):
-    cap = write_capture(tmp_path / "in.jsonl", script)
-    opts = Settings(
-        replay=str(cap),
-        out=str(tmp_path / "watched"),
-        capture_output=str(tmp_path / "fb.jsonl"),
-        no_audio=True,
-        live=False,
-        record_audio=str(tmp_path / "session.wav"),
-        **kw,
-    )
-    view = StatusView(Snapshot(), live=False, stream=open(tmp_path / "log.txt", "w"))
-    inst = build(opts, view, engine=engine, make_request=make_request, jam=jam_config)
-    assert inst.run() == 0
-    feedback = [json.loads(x) for x in (tmp_path / "fb.jsonl").read_text().splitlines()]
-    return inst, feedback
 
 
 def test_a_replayed_jam_records_a_gapless_click_free_stream_on_the_grid(tmp_path):
@@ -343,8 +284,8 @@ def test_circle_stops_the_jam_like_the_jam_button(tmp_path):
 TRIANGLE_AFTER_JAM = r"""
 import json, logging, sys
 from pathlib import Path
-from test_app import IDLE, make_request, pad_script, write_capture
-from test_jam_app import JAM, ToneEngine
+from support.engines import ToneEngine, make_request
+from support.pad import IDLE, JAM, pad_script, write_capture
 from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.instrument.wiring import build

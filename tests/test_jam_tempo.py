@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from test_app import IDLE, MOVED, decode, pad_script, write_capture
-from test_jam_app import ToneEngine, jam_replay
+from support.engines import ToneEngine
+from support.instrument import jam_replay
+from support.pad import IDLE, MOVED, decode, pad_script, write_capture
 
 from riffpad.jam.grid import render_slots
 from riffpad.jam.session import BEAT, JamConfig

@@ -99,8 +99,9 @@ def test_inside_riffpad_follows_the_sessions_tempo_start_and_phase(peer):
 def test_inside_a_jam_follows_link_from_its_downbeat_and_taps_set_the_sessions_tempo(
     peer, tmp_path
 ):
-    from test_app import IDLE, pad_script
-    from test_jam_app import ToneEngine, jam_replay
+    from support.engines import ToneEngine
+    from support.instrument import jam_replay
+    from support.pad import IDLE, pad_script
 
     from riffpad.jam.session import JamConfig
     from riffpad.jam.sim import LoopFitter

@@ -110,8 +110,9 @@ def test_midi_clock_from_a_port_drives_the_tempo_source():
 
 
 def test_a_jam_follows_midi_clock_tempo_and_stops_with_it(tmp_path):
-    from test_app import IDLE, pad_script
-    from test_jam_app import ToneEngine, jam_replay
+    from support.engines import ToneEngine
+    from support.instrument import jam_replay
+    from support.pad import IDLE, pad_script
 
     from riffpad.jam.session import JamConfig
     from riffpad.jam.sim import LoopFitter
@@ -198,8 +199,9 @@ def test_fire_and_promote_send_their_notes():
 
 
 def test_a_jam_at_a_fixed_tempo_sends_clock_and_a_note_per_fire(tmp_path):
-    from test_app import IDLE, MOVED_FIRE, pad_script
-    from test_jam_app import ToneEngine, jam_replay
+    from support.engines import ToneEngine
+    from support.instrument import jam_replay
+    from support.pad import IDLE, MOVED_FIRE, pad_script
 
     from riffpad.jam.session import JamConfig
     from riffpad.jam.sim import LoopFitter

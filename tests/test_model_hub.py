@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakehub import COMMIT, FakeHub, repo_files
-from tinymodel import pickle_weights
+from support.fakehub import COMMIT, FakeHub, repo_files
+from support.tinymodel import pickle_weights
 
 from riffpad.engine import hub as hubmod
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tinymodel import pickle_weights
+from support.tinymodel import pickle_weights
 
 from riffpad.engine import Engine, ModelError, RenderRequest, seeds, weights
 

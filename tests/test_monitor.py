@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fakehid import FakeBackend, FakePad, bt_report, usb_report
+from support.fakehid import FakeBackend, FakePad, bt_report, usb_report
 
 from riffpad.cli import main
 from riffpad.commands import monitor as monmod

@@ -1,5 +1,5 @@
 """The remote engine (``--engine URL``) against a loopback server speaking the real wire
-format (tests/wireserver.py): same takes as the local engine, and every fault a live
+format (tests/support/wireserver.py): same takes as the local engine, and every fault a live
 instrument meets (down, slow, restarted, garbage, loading, refused) is an exception from
 ``render`` (which the instrument survives), never a hang."""
 
@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import soundfile
 from PIL import Image
-from test_app import IDLE, make_request, pad_script, write_capture
-from wireserver import WireServer
+from support.engines import make_request
+from support.pad import IDLE, pad_script, write_capture
+from support.wireserver import WireServer
 
 from riffpad.engine.engine import RenderRequest, RequestError, Take
 from riffpad.engine.remote import RemoteEngine, RemoteError
@@ -208,7 +209,7 @@ def test_killing_the_server_mid_jam_repeats_then_recovers(tmp_path):
 
 
 def test_replay_against_an_unreachable_engine_plays_to_its_end_and_exits_0(tmp_path):
-    from test_app import FIRE
+    from support.pad import FIRE
 
     script = pad_script([(0.1, IDLE), (0.06, FIRE), (0.06, IDLE), (0.3, IDLE)])
     cap = write_capture(tmp_path / "in.jsonl", script)

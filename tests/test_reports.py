@@ -6,9 +6,9 @@ import zlib
 from unittest import mock
 
 import pytest
-import reportgen
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import reportgen
 
 from riffpad.pad.reports import (
     CRC_SEED_FEATURE_IN,

@@ -1,6 +1,6 @@
 """riffpad's image equals the one Riffusion's own pipeline makes (same weights, inputs,
 scheduler), to float tolerance. Riffusion 0.0.5 is imported as the reference through the shim
-in riffusion_ref.py (``pip install --no-deps riffusion==0.0.5``).
+in support/riffusion_ref.py (``pip install --no-deps riffusion==0.0.5``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from riffusion_ref import CASES, import_riffusion, riffusion_image, riffusion_pipeline
+from support.riffusion_ref import CASES, import_riffusion, riffusion_image, riffusion_pipeline
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

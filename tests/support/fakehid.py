@@ -27,10 +27,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from reportgen import bt_full_report, bt_simple_report, usb_report
-
 from riffpad.pad import features
 from riffpad.pad.state import PRODUCT_DUALSENSE, VENDOR_SONY, Transport
+
+from .reportgen import bt_full_report, bt_simple_report, usb_report
 
 __all__ = ["FakeBackend", "FakeDevice", "FakePad", "bt_report", "bt_simple_report", "usb_report"]
 

@@ -6,7 +6,7 @@ riffusion-model-v1: a 512x512 RGB image is a 4x64x64 latent (VAE scale factor 8)
 encoder takes 77 tokens, and the scheduler is PNDM with Riffusion's own config. Channel counts
 are tiny so a render takes well under a second on two CPU cores.
 
-Run ``python tests/tinymodel.py DIR`` to write one to DIR.
+Run ``python tests/support/tinymodel.py DIR`` to write one to DIR.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Build the calibration captures in tests/data (``python tests/calib_capture.py`` rewrites them).
+"""Build the calibration captures in tests/data (``python tests/support/calib_capture.py``
+rewrites them).
 
 A scripted performer: leaves the pad alone (with a bump that must restart the rest step),
 circles both sticks three times, squeezes both triggers twice. Reports are laid out by hand
@@ -14,7 +15,7 @@ import math
 import zlib
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 MAC = "a0:ab:51:12:34:56"
 SETTLE = 64  # reports each step skips (hidraw's queue)
 
