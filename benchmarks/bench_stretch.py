@@ -39,7 +39,7 @@ from riffpad.audio.params import SpectrogramParams  # noqa: E402
 from riffpad.audio.stretch import stretch  # noqa: E402
 from riffpad.audio.synthesis import audio_from_spectrogram  # noqa: E402
 
-SOUNDS = (  # tests/test_spectrogram.py and test_convert.py
+SOUNDS = (  # tests/integration/test_spectrogram.py and test_convert.py
     "/usr/share/sounds/freedesktop/stereo/complete.oga",
     "/usr/share/sounds/freedesktop/stereo/bell.oga",
     "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga",

@@ -16,7 +16,7 @@ from support.tinymodel import pickle_weights
 
 from riffpad.engine import hub as hubmod
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO = "riffusion/riffusion-model-v1"
 UNET_BIN = "unet/diffusion_pytorch_model.bin"
 # Files the real repo holds that riffpad must not fetch.

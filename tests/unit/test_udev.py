@@ -16,7 +16,7 @@ from riffpad.cli import main
 from riffpad.commands import udev as udev_cmd
 from riffpad.resources import data_file
 
-REPO_RULES = Path(__file__).resolve().parent.parent / "udev" / udev_cmd.RULES_NAME
+REPO_RULES = Path(__file__).resolve().parents[2] / "udev" / udev_cmd.RULES_NAME
 SEAT_LATE = "73-seat-late.rules"
 _PAIR = re.compile(r'\s*([A-Za-z_]+(?:\{[^}]*\})?)\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(,|$)')
 

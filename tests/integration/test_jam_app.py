@@ -132,7 +132,7 @@ def test_riffpad_jam_replay_on_the_tiny_model_records_on_the_grid(tmp_path, tiny
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(3.0, IDLE), (3.0, MOVED)]))
     rec = tmp_path / "session.wav"
     env = dict(os.environ, PYTHONPATH=str(root), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
@@ -320,7 +320,7 @@ def test_triangle_after_a_jam_replays_the_last_clip_on_a_real_player(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     conf = tmp_path / "asound.conf"
     conf.write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
     env = dict(

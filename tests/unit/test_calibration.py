@@ -189,7 +189,7 @@ def test_monitor_names_file_and_line_of_a_nan_calibration(tmp_path):
 
     path = tmp_path / "cal.toml"
     path.write_text("[left_stick]\nouter = nan\n")
-    data = Path(__file__).parent / "data" / "usb_short.jsonl"
+    data = Path(__file__).resolve().parents[1] / "data" / "usb_short.jsonl"
     result = CliRunner().invoke(
         main, ["monitor", "--json", "--replay", str(data), "--calibration", str(path)]
     )

@@ -26,7 +26,7 @@ import pytest
 
 pytestmark = pytest.mark.kernel_vm
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GUEST = REPO / "tests" / "kernel_vm" / "guest.py"
 # The whole VM run, boot to power-off; the guest watchdog fires a minute earlier with stacks.
 VM_TIMEOUT = int(os.environ.get("RIFFPAD_VM_TIMEOUT", "420"))

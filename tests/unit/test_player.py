@@ -12,7 +12,7 @@ import pytest
 from riffpad.audio.output import AudioUnavailable
 from riffpad.audio.player import Player
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class FakeStream:

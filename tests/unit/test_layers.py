@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parents[1] / "riffpad"
+PKG = Path(__file__).resolve().parents[2] / "riffpad"
 UPPER = ("riffpad.instrument", "riffpad.jam", "riffpad.commands", "riffpad.cli", "riffpad.serve")
 
 

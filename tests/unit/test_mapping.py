@@ -11,7 +11,7 @@ from riffpad.controls import MappingError, load_mapping
 from riffpad.controls._toml import find_line
 from riffpad.controls.mapping import ALL_CONTROLS, EVENTS, PARAMS, shipped_mappings
 
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
 
 
 def write(tmp_path: Path, text: str) -> Path:

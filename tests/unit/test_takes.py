@@ -174,7 +174,7 @@ print("done", flush=True)
 
 
 def test_sigkill_during_write_leaves_no_partial_wav(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -223,7 +223,7 @@ print("done", flush=True)
 
 
 def _killed_at(folder: Path, stop_at: str) -> None:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen(
         [sys.executable, "-c", PAUSE_SCRIPT, str(folder), stop_at],
         stdout=subprocess.PIPE,
@@ -295,7 +295,7 @@ def test_a_take_wav_without_a_record_gets_a_recovered_one(tmp_path):
 def test_a_hard_quit_mid_publish_leaves_the_committed_take_to_be_completed(tmp_path, stop_at):
     """The second Ctrl-C removes the writer's own temporaries, but not those of a take
     whose record is out: they are what the next start completes it from."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     run = subprocess.run(
         [sys.executable, "-c", PAUSE_SCRIPT, str(tmp_path), stop_at, "hard-quit"],
         env=env,

@@ -1,4 +1,4 @@
-"""The Ray Serve tests proper; run by tests/test_serve_netns.py inside a loopback-only
+"""The Ray Serve tests proper; run by tests/integration/test_serve_netns.py inside a loopback-only
 network namespace (not collected on their own: the file name does not start with test_).
 One ``riffpad serve`` (one Ray start) on the tiny model serves every test here."""
 
@@ -21,13 +21,13 @@ import pytest
 import soundfile
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "tok-" + "x" * 28
 
 pytestmark = [
     pytest.mark.skipif(
         os.environ.get("RIFFPAD_NETNS") != "1",
-        reason="Ray tests run only inside the private namespace (tests/test_serve_netns.py)",
+        reason="Ray tests run only inside the private namespace (integration/test_serve_netns.py)",
     ),
     # The server's replica runs torch on one thread (Ray's OMP_NUM_THREADS=1); the local
     # engine here too, because CPU BLAS rounds differently with another thread count.

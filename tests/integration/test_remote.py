@@ -28,7 +28,7 @@ from riffpad.jam.session import JamConfig
 from riffpad.jam.sim import tone_clip
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REQ = RenderRequest("jazz piano", "dub bass", alpha=0.4, seed_a=3, steps=3, denoising=0.5)
 
 

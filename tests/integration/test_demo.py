@@ -18,7 +18,7 @@ from riffpad.pad.reports import Rejected, parse_input
 from riffpad.pad.state import Transport
 from riffpad.resources import DEMO_CAPTURE, replay_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

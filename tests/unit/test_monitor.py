@@ -12,7 +12,7 @@ from riffpad.pad.capture import replay_device
 from riffpad.pad.device import PadReader
 from riffpad.pad.state import Battery, Button, Transport
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 IDLE_TOUCH = (
     '[{"active": false, "id": 0, "x": 0, "y": 0}, {"active": false, "id": 0, "x": 0, "y": 0}]'
 )

@@ -29,7 +29,7 @@ print(held, rss())
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_freed_heap_memory_goes_back_to_the_system():
-    env_path = str(Path(__file__).resolve().parents[1])
+    env_path = str(Path(__file__).resolve().parents[2])
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         capture_output=True,

@@ -135,7 +135,7 @@ def test_riffpad_jam_bpm_120_on_the_tiny_model_records_whole_bars(tmp_path, tiny
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cap = write_capture(tmp_path / "in.jsonl", pad_script([(8.0, IDLE), (6.0, MOVED)]))
     rec = tmp_path / "F.wav"
     env = dict(os.environ, PYTHONPATH=str(root), XDG_CONFIG_HOME=str(tmp_path / "cfg"))

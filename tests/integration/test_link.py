@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 INSIDE = os.environ.get("RIFFPAD_LINK_NETNS") == "1"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_link_tests_run_in_a_loopback_only_namespace():

@@ -30,7 +30,7 @@ from riffpad.instrument.wiring import build, play
 from riffpad.pad.reports import crc32_ok, parse_input
 from riffpad.pad.state import Transport
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)

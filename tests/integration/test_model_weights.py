@@ -19,7 +19,7 @@ from support.tinymodel import pickle_weights
 
 from riffpad.engine import Engine, ModelError, RenderRequest, seeds, weights
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

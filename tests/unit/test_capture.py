@@ -21,7 +21,7 @@ from riffpad.pad.device import PadReader, RejectEvent, ReportEvent
 from riffpad.pad.output import Feedback
 from riffpad.pad.state import PRODUCT_DUALSENSE_EDGE, Transport
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 USB, BT = Transport.USB, Transport.BLUETOOTH
 
 

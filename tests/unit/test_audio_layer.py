@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AUDIO = ROOT / "riffpad" / "audio"
 ABOVE = ("riffpad.instrument", "riffpad.jam", "riffpad.commands", "riffpad.cli", "riffpad.engine")
 
