@@ -25,4 +25,4 @@ fi
 # vng shells out to virtme-run, which lives in the venv.
 export PATH="$(cd "$venv" && pwd)/bin:$PATH"
 export RIFFPAD_VM_PYTHON="$(cd "$venv" && pwd)/bin/python"
-"$venv/bin/python" -m pytest -m kernel_vm tests/test_kernel_vm.py "${@:2}"
+"$venv/bin/python" -m pytest -m kernel_vm tests/integration/test_kernel_vm.py "${@:2}"

@@ -7,7 +7,7 @@ default calibration): a performance at 250 reports/s that is mostly idle (the pa
 with a one-count stick jitter now and then and the motion sensors changing every report),
 with movement bursts (sticks sweeping, L2/R2 squeezed, a finger on the touchpad, buttons).
 
-Baseline, measured in the same run: ``tests/controls_reference.py``'s ReferenceControls,
+Baseline, measured in the same run: ``tests/support/controls_reference.py``'s ReferenceControls,
 ``Controls.update`` as first written (every binding evaluated from scratch on every report).
 As a yardstick the parser's cost on the same reports is printed too. Each figure is CPU
 time (process time) per report, best of --repeat interleaved passes; the instrument's share
@@ -21,19 +21,15 @@ import math
 import os
 import platform
 import random
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from controls_reference import ReferenceControls
-from reportgen import NO_TOUCH, usb_report
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 
 from riffpad.controls import Controls, load_mapping
 from riffpad.pad.reports import parse_input
 from riffpad.pad.state import TouchPoint, Transport
+from tests.support.controls_reference import ReferenceControls
+from tests.support.reportgen import NO_TOUCH, usb_report
 
 RATE = 250  # reports/s, DualSense over USB
 

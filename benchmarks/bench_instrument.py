@@ -25,43 +25,29 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # reportgen
-
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 import numpy as np
 from PIL import Image
-from reportgen import NO_TOUCH, usb_report
 
-from riffpad.engine.api import EngineInfo
 from riffpad.instrument.settings import Settings
 from riffpad.instrument.status import Snapshot, StatusView
 from riffpad.instrument.wiring import build
 from riffpad.pad.capture import CaptureWriter, make_header, replay_device
 from riffpad.pad.device import PadDevice
 from riffpad.pad.state import TouchPoint, Transport
+from tests.support.engines import EngineContract, Take
+from tests.support.reportgen import NO_TOUCH, usb_report
 
 DT = 0.004  # 250 reports/s (DualSense over USB)
 TOUCH = (TouchPoint(True, 1, 480, 500), NO_TOUCH)
 
 
-@dataclass
-class Take:
-    image: Image.Image
-    audio: np.ndarray
-    sample_rate: int
-    params: dict
-    timings: dict
-    lineage: dict
-
-
-class InstantEngine:
+class InstantEngine(EngineContract):
     model = "instant-fake"
     device = "cpu"
 
@@ -77,24 +63,6 @@ class InstantEngine:
 
     def promote(self, request):
         return request["prompt_a"]
-
-    def warmup(self):
-        return 0.0
-
-    def seed_images(self):
-        return []
-
-    def default_seed_image(self):
-        return "builtin:beat"
-
-    def status_line(self):
-        return self.info().describe()
-
-    def info(self):
-        return EngineInfo(self.model, None, self.device)
-
-    def describe_prompt(self, prompt):
-        return str(prompt)
 
 
 def make_request(job):

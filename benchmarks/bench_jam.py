@@ -29,12 +29,9 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 import numpy as np
 
 from riffpad.audio.player import Player

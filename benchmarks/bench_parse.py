@@ -21,9 +21,8 @@ import random
 import sys
 import time
 import zlib
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 
 from riffpad.pad.reports import parse_input
 from riffpad.pad.state import PadState, Transport

@@ -1,7 +1,7 @@
 """Pipeline overhead: riffpad's Engine vs diffusers' StableDiffusionImg2ImgPipeline.
 
-Both run the same tiny random-weight model (tests/tinymodel.py, Riffusion geometry), the same
-512x512 seed image, steps, strength (0.75) and guidance (7, so CFG on), in one process. The
+Both run the same tiny random-weight model (tests/support/tinymodel.py, Riffusion geometry), the
+same 512x512 seed image, steps, strength (0.75) and guidance (7, so CFG on), in one process. The
 tiny UNet makes the model's own compute small, so the difference is pipeline overhead: text
 encoding, image preprocessing and VAE encoding per call, scheduler bookkeeping.
 
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 class UNetClock:
@@ -73,9 +71,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from diffusers import StableDiffusionImg2ImgPipeline
-    from tinymodel import save_tiny_model
 
     from riffpad.engine import Engine, RenderRequest, seeds
+    from tests.support.tinymodel import save_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = save_tiny_model(Path(tmp) / "tiny")

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+import _paths  # noqa: E402, F401  (the repository root on sys.path: see _paths.py)
+
 PERIOD_S = (225351 - round(0.05 * 44100)) / 44100
 PORT = 3013
 
@@ -91,9 +92,9 @@ def main() -> None:
     import torch
     import urllib3
     from ray import serve
-    from tinymodel import save_tiny_model
 
     from riffpad.engine import Engine
+    from tests.support.tinymodel import save_tiny_model
 
     torch.set_num_threads(1)  # as a Ray replica: one thread each
     model = str(save_tiny_model(Path(tempfile.mkdtemp()) / "tiny"))

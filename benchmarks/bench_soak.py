@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/bench_soak.py [--minutes 40] [--warmup 10] [--speed 10]
 
 The real instrument (reader, controls, jam session, driver, stream, headless output, session
-recorder, takes writer) runs on a fake pad (tests/fakehid) and a fast fake engine that makes
+recorder, takes writer) runs on a fake pad (tests/support/fakehid) and a fast fake engine that makes
 real-size takes: a 512x512 RGB spectrogram image and 5.12 s of float32 audio, fresh arrays
 for every clip. The jam's output clock runs ``--speed`` times real time, so 35 simulated
 minutes take about 4 real ones. Every 5 simulated minutes the same faults are replayed:
@@ -43,19 +43,20 @@ from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
+import _paths  # noqa: E402, F401  (the repository root on sys.path: see _paths.py)
 import numpy as np  # noqa: E402
 import soundfile  # noqa: E402
-from fakehid import FakeBackend, FakePad  # noqa: E402
 from PIL import Image  # noqa: E402
-from reportgen import usb_report  # noqa: E402
 
-from riffpad.instrument.app import Options, build  # noqa: E402
+from riffpad.instrument.settings import Settings  # noqa: E402
 from riffpad.instrument.status import Snapshot, StatusView  # noqa: E402
 from riffpad.instrument.takes import TakeWriter  # noqa: E402
+from riffpad.instrument.wiring import build  # noqa: E402
 from riffpad.jam.session import JamConfig  # noqa: E402
 from riffpad.pad.state import Button, Transport  # noqa: E402
+from tests.support.engines import EngineContract  # noqa: E402
+from tests.support.fakehid import FakeBackend, FakePad  # noqa: E402
+from tests.support.reportgen import usb_report  # noqa: E402
 
 SR = 44100
 CLIP = 512 * 441  # a 512-px Riffusion clip: 5.12 s
@@ -101,7 +102,7 @@ class SoakTake:
         self.params, self.timings, self.lineage = dict(request), {"total_s": 0.0}, dict(request)
 
 
-class SoakEngine:
+class SoakEngine(EngineContract):
     """The engine contract, fast: fresh real-size arrays per clip; fails while told to."""
 
     model = "soak-fake"
@@ -270,23 +271,16 @@ def soak(minutes: float, warmup: float, speed: float, render_s: float, trace=Fal
     engine = SoakEngine(clock, render_s)
     pad = make_pad(clock)
     backend = FakeBackend(pad)
-    opts = Options(
-        out=str(disk.folder),
-        no_audio=True,
-        live=False,
-        engine=engine,
-        make_request=make_request,
-        backend=backend,
-        jam_config=JamConfig(
-            start=True,
-            speaker=False,
-            clock=clock,
-            crossfade_s=0.05,
-            record_audio=str(tmp / "session.wav"),
-        ),
+    opts = Settings(out=str(disk.folder), no_audio=True, live=False)
+    jam = JamConfig(
+        start=True,
+        speaker=False,
+        clock=clock,
+        crossfade_s=0.05,
+        record_audio=str(tmp / "session.wav"),
     )
     view = StatusView(Snapshot(), live=False, stream=open(tmp / "log.txt", "w"))
-    inst = build(opts, view)
+    inst = build(opts, view, engine=engine, make_request=make_request, backend=backend, jam=jam)
     result: dict = {}
     runner = threading.Thread(target=lambda: result.setdefault("code", inst.run()))
     runner.start()

@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 # One thread each (before numpy/torch load their pools), as bench_convert does.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+import _paths  # noqa: E402, F401  (the repository root on sys.path: see _paths.py)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -41,7 +39,7 @@ from riffpad.audio.params import SpectrogramParams  # noqa: E402
 from riffpad.audio.stretch import stretch  # noqa: E402
 from riffpad.audio.synthesis import audio_from_spectrogram  # noqa: E402
 
-SOUNDS = (  # tests/test_spectrogram.py and test_convert.py
+SOUNDS = (  # tests/integration/test_spectrogram.py and test_convert.py
     "/usr/share/sounds/freedesktop/stereo/complete.oga",
     "/usr/share/sounds/freedesktop/stereo/bell.oga",
     "/usr/share/sounds/freedesktop/stereo/phone-incoming-call.oga",

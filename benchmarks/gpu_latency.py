@@ -28,16 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
+import _paths  # noqa: F401  (the repository root on sys.path: see _paths.py)
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 GOALS_S = {15: 0.15, 50: 0.5}  # fire-to-WAV goals on an H100, 512x512
 
@@ -95,10 +93,14 @@ def build(folder: Path, size: str, device: torch.device, dtype: torch.dtype):
     """Random-weight modules (SD 1.5 configs, or the tests' tiny ones), plus the scheduler
     config and seed images on disk that the engine reads from its model folder."""
     from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from tinymodel import RIFFUSION_SCHEDULER_CONFIG, build_components, save_tiny_model
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from riffpad.engine import loader
+    from tests.support.tinymodel import (
+        RIFFUSION_SCHEDULER_CONFIG,
+        build_components,
+        save_tiny_model,
+    )
 
     save_tiny_model(folder)  # scheduler/, seed_images/ and the tiny weights
     parts = build_components()
@@ -273,7 +275,11 @@ def main() -> None:
         print(f"same image, same audio: {results['checks']['audio_repeatable']}", flush=True)
         if args.riffusion:
             try:
-                from riffusion_ref import import_riffusion, riffusion_image, riffusion_pipeline
+                from tests.support.riffusion_ref import (
+                    import_riffusion,
+                    riffusion_image,
+                    riffusion_pipeline,
+                )
 
                 plain = engines.get("eager") or Engine(
                     loaded, "plain", EngineOptions(cuda_graphs=False)

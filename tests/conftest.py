@@ -1,12 +1,16 @@
 import os
 
 import pytest
-from tinymodel import save_tiny_model
+
+# Nothing heavy at load: torch, diffusers and transformers are imported inside the fixtures
+# that need them, so the torch-free tests start in well under a second.
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny random-weight Riffusion-geometry model in diffusers format (see tinymodel.py)."""
+    """A tiny random-weight Riffusion-geometry model in diffusers format (support/tinymodel.py)."""
+    from support.tinymodel import save_tiny_model
+
     return save_tiny_model(tmp_path_factory.mktemp("tiny-riffusion"))
 
 

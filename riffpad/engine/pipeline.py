@@ -2,7 +2,7 @@
 
 Every step follows Riffusion 0.0.5's ``riffusion_pipeline.py`` in the same order of float
 operations, so with the same weights, inputs and scheduler the image equals Riffusion's (see
-tests/test_riffusion_reference.py). What is new here and not in Riffusion:
+tests/integration/test_riffusion_reference.py). What is new here and not in Riffusion:
 
 - prompts form a tree: a *promoted* prompt A is an earlier blend (its lerped text embedding and
   its slerped noise), so ``Blend(a, b, alpha)`` nests;

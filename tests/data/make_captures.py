@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
 
-from fakehid import bt_report, bt_simple_report, usb_report  # noqa: E402
+from support.fakehid import bt_report, bt_simple_report, usb_report  # noqa: E402
 
 from riffpad.pad import features  # noqa: E402
 from riffpad.pad.capture import CaptureWriter, make_header  # noqa: E402

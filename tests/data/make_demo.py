@@ -1,7 +1,7 @@
 """Regenerate the shipped demo capture (deterministic): python tests/data/make_demo.py
 
 ``riffpad --replay demo`` plays it: a 29 s performance on a USB DualSense, for newcomers
-without a pad. It is synthetic, built with the test report builders (tests/reportgen.py)
+without a pad. It is synthetic, built with the test report builders (tests/support/reportgen.py)
 from the keyframes below, at 50 reports/s: a real USB pad sends 250/s, but 50/s keeps the
 file small (about 225 KB) and is still smooth for sticks that move over seconds.
 
@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path[:0] = [str(HERE.parent), str(ROOT)]
 
-from reportgen import NO_TOUCH, usb_report  # noqa: E402
+from support.reportgen import NO_TOUCH, usb_report  # noqa: E402
 
 from riffpad.pad import features  # noqa: E402
 from riffpad.pad.capture import CaptureWriter, make_header  # noqa: E402

@@ -6,7 +6,7 @@ Loads uhid and hid-playstation, creates hid-tools' PS5 emulators over USB and Bl
 and drives riffpad's enumeration, reader, output reports, reconnect and permission errors
 through the kernel's hidraw nodes. Each check stores what was expected and what riffpad
 produced in DIR/results.json (rewritten after every check, so a watchdog kill keeps what
-finished); tests/test_kernel_vm.py asserts on it from the host.
+finished); tests/integration/test_kernel_vm.py asserts on it from the host.
 """
 
 from __future__ import annotations
