@@ -274,8 +274,7 @@ class Instrument:
         self._sync_worker()
 
     def _render(self, job: Job, audio: bool = True) -> EngineTake:
-        request = self.make_request(job)
-        return self.engine.render(request) if audio else self.engine.render(request, audio=False)
+        return self.engine.render(self.make_request(job), audio=audio)
 
     def _done(self, job: Job, take: EngineTake) -> None:
         made_s = self.clock() - job.fired_t

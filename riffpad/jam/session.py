@@ -275,8 +275,6 @@ class JamSession:
             self._drained.set()
 
     def _tempo_args(self) -> dict:
-        if self.tempo is None:
-            return {}
         fitter = self.config.fitter
         if fitter is None:
             from riffpad.jam.fit import SpectrogramFitter
@@ -311,7 +309,7 @@ class JamSession:
     def _render(self, job):
         # On a bar grid the fitter rebuilds the audio from the stretched image: the engine
         # need not make any.
-        fitted = self.tempo is not None and self.tempo.bpm() is not None
+        fitted = self.tempo.bpm() is not None
         take = self.host.render(job, not (fitted and self.config.fitter is None))
         if take.audio is None:
             return None, (job, take)

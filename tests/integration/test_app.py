@@ -144,14 +144,14 @@ def test_folder_gone_mid_session_is_an_error_not_a_crash(tmp_path):
     out = tmp_path / "watched"
     calls = []
 
-    def render(request, _orig=engine.render):
+    def render(request, *, audio=True, _orig=engine.render):
         calls.append(request)
         if len(calls) == 1:
             for p in out.iterdir():
                 p.unlink()
             out.rmdir()
             (tmp_path / "watched").write_text("now a file")  # not a folder any more
-        return _orig(request)
+        return _orig(request, audio=audio)
 
     engine.render = render
     code, inst, metas, _, _ = replay(tmp_path, script, engine)
