@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from riffpad import DEFAULT_MODEL
+from riffpad.commands.options import torch_device_option
 
 MIN_TOKEN_CHARS = 16
 
@@ -97,7 +98,7 @@ def _json_or_none(exc):
               help="Model replicas (one per GPU).")  # fmt: skip
 @click.option("--gpus-per-replica", type=click.FloatRange(0), default=None,
               help="GPUs per replica, fractions allowed (default: 1 with CUDA).")  # fmt: skip
-@click.option("--device", "torch_device", help="torch device in each replica (default: auto).")
+@torch_device_option("torch device in each replica (default: the fastest there is).")
 @click.option("--max-batch", type=click.IntRange(1, 64), default=8, show_default=True,
               help="Requests one UNet batch may hold (1: no batching).")  # fmt: skip
 @click.option("--batch-wait-ms", type=click.FloatRange(0, 1000), default=5.0, show_default=True,

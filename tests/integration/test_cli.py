@@ -38,6 +38,7 @@ def test_device_is_the_pad_in_every_command_and_torch_device_the_compute_device(
     # render and convert read no pad: --device there says which option is meant.
     _fails(["render", "--device", "cuda", "--prompt-a", "x"], "--torch-device cuda")
     _fails(["convert", "--device", "cpu", "x.wav"], "--torch-device cpu")
+    _fails(["serve", "--device", "cuda"], "--torch-device cuda")
     # A compute device given to a pad option, and a pad given to --torch-device.
     for cmd in (["monitor"], ["record", "out.jsonl"], ["calibrate"], []):
         _fails([*cmd, "--device", "cuda:1"], "compute device", "--torch-device cuda:1")
@@ -46,7 +47,7 @@ def test_device_is_the_pad_in_every_command_and_torch_device_the_compute_device(
     # A value that fits neither word.
     _fails(["--torch-device", "banana"], "'banana' is not a compute device")
     _fails(["monitor", "--device", "banana"], "'banana' is not a hidraw node")
-    for cmd in (["render"], ["convert"], []):
+    for cmd in (["render"], ["convert"], ["serve"], []):
         out = CliRunner().invoke(main, [*cmd, "--help"]).output
         assert "--torch-device" in out
 
