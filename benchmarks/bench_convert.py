@@ -5,9 +5,13 @@ Input: 512x512 Riffusion spectrogram images made from the recorded sounds the te
 
 For each image, timed runs interleaved (so all see the same machine load), best of
 --repeat, one CPU thread each by default (--threads N):
-- riffpad: ``audio_from_spectrogram`` with its default plan (PGHI start);
+- riffpad: ``audio_from_spectrogram`` with its default plan (PGHI start), on the CPU
+  through the fused kernels of ``riffpad.audio.kernels``;
+- riffpad, same plan, torch ops: the same iteration as torch operations (the GPU path, and
+  the CPU path before the kernels);
 - riffpad before: the plan of commit 978cea4 (vocoder start, 4x20 then 2x16m), kept as a
-  plan in today's code (benchmarks/ab_convert.py compares against the old code itself);
+  plan in today's code, torch ops (benchmarks/ab_convert.py compares against the old
+  code itself);
 - librosa, with Riffusion's converter method: the mel pseudo-inverse clipped at 0 (what
   torchaudio >= 2.1's InverseMelScale solves; librosa.util.nnls's own starting point), then
   ``librosa.griffinlim`` as Riffusion calls torchaudio's: 32 iterations, momentum 0.99,
@@ -153,8 +157,16 @@ def main() -> None:
         f"riffpad {schedule_text(schedule)} (pghi)": lambda mel: synthesis.audio_from_spectrogram(
             mel, p, normalize=False, schedule=schedule
         ),
+        "riffpad, same plan, torch ops (no kernels)": lambda mel: synthesis.audio_from_spectrogram(
+            mel, p, normalize=False, schedule=schedule, kernels=False
+        ),
         f"riffpad before: {BEFORE[1]} ({BEFORE[0]})": lambda mel: synthesis.audio_from_spectrogram(
-            mel, p, normalize=False, schedule=parse_schedule(BEFORE[1]), init=BEFORE[0]
+            mel,
+            p,
+            normalize=False,
+            schedule=parse_schedule(BEFORE[1]),
+            init=BEFORE[0],
+            kernels=False,
         ),
     }
     if not args.no_librosa:

@@ -65,6 +65,22 @@ def mel_pinv(params: SpectrogramParams) -> np.ndarray:
     return pinv
 
 
+def band_of(fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The banded form ``project_mel`` reads of a (bins, n_mels) filterbank in which every
+    bin is in at most two neighbouring filters: (first filter per bin, weights (bins, 2))."""
+    bins, n_mels = fb.shape
+    used = fb != 0
+    first = np.argmax(used, axis=1)
+    rows = np.arange(bins)
+    nxt = np.minimum(first + 1, n_mels - 1)
+    band_w = np.zeros((bins, 2), np.float32)
+    band_w[:, 0] = fb[rows, first]
+    band_w[:, 1] = np.where(first + 1 < n_mels, fb[rows, nxt], 0)
+    if np.any(used.sum(axis=1) > (band_w != 0).sum(axis=1)):
+        raise ValueError("not a banded filterbank: a bin is in filters that are not neighbours")
+    return first.astype(np.int64), band_w
+
+
 def mel_spectral_convergence(reference: np.ndarray, estimate: np.ndarray) -> float:
     """||S - a*S_hat||_F / ||S||_F with the best scale a (outputs are level-normalised)."""
     s = np.asarray(reference, dtype=np.float64)

@@ -104,6 +104,7 @@ def griffin_lim(
     init=None,
     mel=None,
     mel_power: float = 1.0,
+    kernels: bool | None = None,
 ):
     """Fast Griffin-Lim on ``grid`` (see ``grid_consts``); returns a 1-D tensor of
     hop * (frames - 1) samples in int16 units.
@@ -119,6 +120,9 @@ def griffin_lim(
     (the vocoder start with ``_lobe_phase``'s phase-gradient term) or audio to start from.
     Momentum is applied as torchaudio and librosa do (m / (1 + m)).
 
+    ``kernels``: run the CPU loop of ``riffpad.audio.kernels`` (the default on the CPU)
+    instead of torch operations (the default on a GPU). Both compute the same iteration.
+
     Riffusion's frames hold 4410 windowed samples zero-padded to 17640, so its STFT bins
     at 2.5 Hz are a 4x interpolation of the 10 Hz bins of a 4410-point DFT of the same
     frames: grid 4 constrains the same samples with a quarter of the FFT work, grid 1 fits
@@ -129,6 +133,12 @@ def griffin_lim(
     device = device or default_device()
     c = grid_consts(params, device, grid)
     hop = params.hop_length
+    if kernels is None:
+        kernels = torch.device(device).type == "cpu" and params.win_length % hop == 0
+    if kernels:
+        return _griffin_lim_cpu(
+            magnitude, params, c, grid, n_iter, momentum, seed, init, mel, mel_power
+        )
     if mel is not None:
         fb = c["fb_grid"]
         # (frames, bins): fb @ mel, the numerator of every step.
@@ -198,3 +208,95 @@ def griffin_lim(
         audio = istft(spec, c, hop, env, ws)
         prev = stft(audio, c, hop, ws, out=ws.stfts[i % 2], then=update)
     return istft(spec, c, hop, env, ws)
+
+
+def _griffin_lim_cpu(magnitude, params, c, grid, n_iter, momentum, seed, init, mel, mel_power):
+    """``griffin_lim`` on the CPU with the fused kernels: per block of frames, an inverse
+    FFT and one overlap-add pass; then per block, one framing pass, a forward FFT and one
+    projection pass. The spectrum keeps all n // 2 + 1 bins (those above the mel range
+    stay zero), so the inverse FFT reads it in place."""
+    import numpy as np
+    import torch
+
+    from riffpad.audio import kernels as K
+
+    threads = torch.get_num_threads()
+    hop, n, bins = params.hop_length, c["n_gl"], c["gl_bins"]
+    window = c["window"].numpy()
+    win = window.shape[0]
+    if mel is not None:
+        band_bin, band_w = c["fb_band"]
+        mel_t = mel.T.contiguous().numpy()  # (frames, n_mels)
+        upper = np.minimum(band_bin + 1, mel_t.shape[1] - 1)
+        fitted = mel_t[:, band_bin] * band_w[:, 0] + mel_t[:, upper] * band_w[:, 1]
+        eps = np.float32(1e-6 * float(fitted.max()) + 1e-30)
+        n_frames = mel_t.shape[0]
+    else:
+        if magnitude.shape[1] != bins:
+            raise ValueError(f"magnitude needs {bins} bins, got {magnitude.shape[1]}")
+        target = magnitude.contiguous().numpy()
+        n_frames = target.shape[0]
+    scale = (1 / ola_envelope(params, "cpu", n_frames)).numpy()
+    chunk = min(64, n_frames)
+    spec = torch.zeros(n_frames, n // 2 + 1, dtype=torch.complex64)
+    spec_f = spec.numpy().view(np.float32)[:, : 2 * bins]
+    prev_f = np.zeros((n_frames, 2 * bins), np.float32)  # previous STFT, for momentum
+    padded = torch.zeros(chunk, n)  # columns past the window stay zero
+    summed = np.zeros(hop * (n_frames - 1) + win, np.float32)
+    alpha = np.float32(momentum / (1 + momentum))
+
+    def analyse(signal, offset, signal_scale):
+        # STFT block by block, each block projected while it is in cache.
+        for i in range(0, n_frames, chunk):
+            rows = min(chunk, n_frames - i)
+            block = padded[:rows]
+            K.launch(
+                K.frame,
+                signal,
+                offset,
+                signal_scale,
+                window,
+                hop,
+                i,
+                block.numpy(),
+                threads=threads,
+            )
+            rebuilt = torch.fft.rfft(block).numpy().view(np.float32)[:, : 2 * bins]
+            if mel is None:
+                args = (target[i : i + rows],)
+            else:
+                args = (fitted[i : i + rows], band_bin, band_w, eps, np.float32(mel_power))
+            kernel = K.project if mel is None else K.project_mel
+            K.launch(
+                kernel,
+                rebuilt,
+                prev_f[i : i + rows],
+                *args,
+                alpha,
+                spec_f[i : i + rows],
+                threads=threads,
+            )
+
+    def synthesise():
+        summed.fill(0)
+        for i in range(0, n_frames, chunk):
+            frames = torch.fft.irfft(spec[i : i + chunk], n=n).numpy()
+            K.launch(K.overlap_add, frames, window, hop, i, summed, threads=threads)
+
+    if isinstance(init, str) or init is None:
+        if magnitude is None:
+            raise ValueError(f"the {init or 'random'} start needs a magnitude")
+        if init is None:
+            gen = torch.Generator().manual_seed(seed)
+            start = torch.rand(magnitude.shape, generator=gen) * (2 * math.pi)
+        else:
+            start = vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
+        _polar(magnitude, start, out=spec[:, :bins])
+    else:
+        audio = init.contiguous().numpy()
+        analyse(audio, 0, np.ones(audio.shape[0], np.float32))  # prev = its STFT
+    for _ in range(params.num_griffin_lim_iters if n_iter is None else n_iter):
+        synthesise()
+        analyse(summed, win // 2, scale)
+    synthesise()
+    return torch.from_numpy(summed[win // 2 : win // 2 + scale.shape[0]] * scale)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from riffpad.audio.mel import mel_basis, mel_pinv
+from riffpad.audio.mel import band_of, mel_basis, mel_pinv
 from riffpad.audio.params import SpectrogramParams
 
 
@@ -51,6 +51,8 @@ def grid_consts(params: SpectrogramParams, device: str, grid: int = 1) -> dict[s
         "fb": torch.from_numpy(fb.astype(np.float32)).to(device),
         "fb_grid": fb_grid,
         "fb_grid_sparse": sparse,
+        # The same filters as (first filter, two weights) per bin, for the CPU kernels.
+        "fb_band": band_of(fb_grid.cpu().numpy()) if sparse is not None else None,
         "pinv_gl": torch.from_numpy(pinv[::step].astype(np.float32)).to(device),
         "window": torch.hann_window(params.win_length, dtype=torch.float32, device=device),
         "n_gl": params.n_fft // step,

@@ -51,6 +51,7 @@ def audio_from_spectrogram(
     normalize: bool = True,
     schedule: tuple | None = None,
     init: str | None = "pghi",
+    kernels: bool | None = None,
 ) -> np.ndarray:
     """Mono float32 audio of a mel spectrogram (n_mels, frames): hop * (frames - 1) samples.
 
@@ -60,7 +61,8 @@ def audio_from_spectrogram(
     ``seed``), fast Griffin-Lim
     as ``default_schedule`` plans it, then Riffusion's loudness normalisation unless
     ``normalize`` is False (the raw waveform, in [-1, 1] units, is returned then).
-    Deterministic: the same input gives the same samples.
+    Deterministic: the same input gives the same samples. ``kernels``: see
+    ``riffpad.audio.phase.griffin_lim`` (None: the fused kernels on the CPU).
     """
     import torch
 
@@ -91,6 +93,7 @@ def audio_from_spectrogram(
                 init=audio if i else init,
                 mel=mel if fit == "mel" else None,
                 mel_power=power[0] if power else 1.0,
+                kernels=kernels,
             )
         audio = (audio / INT16_SCALE).cpu().numpy()
     assert audio.shape == (params.num_samples(spec.shape[1]),)

@@ -419,3 +419,40 @@ def test_save_image_is_atomic(tmp_path):
     assert os.listdir(tmp_path) == ["x.png"]
     with Image.open(io.BytesIO((tmp_path / "x.png").read_bytes())) as back:
         assert back.size == (3, 512)
+
+
+@pytest.mark.parametrize("init", ["pghi", None])
+def test_cpu_kernels_compute_the_torch_iteration(init):
+    # The fused kernels (the CPU default) and torch operations (the GPU path) run the same
+    # plan: the same samples up to float32 rounding, the same mel error.
+    audio = files.read_audio(sound("alsa/Front_Center.wav"))[: 441 * 120]
+    target = analysis.spectrogram_from_image(analysis.image_from_audio(audio))
+    fused = synthesis.audio_from_spectrogram(target, init=init, normalize=False)
+    ops = synthesis.audio_from_spectrogram(target, init=init, normalize=False, kernels=False)
+    assert np.abs(fused - ops).max() < 1e-3 * np.abs(ops).max()
+    errors = [
+        mel.mel_spectral_convergence(target, analysis.mel_spectrogram(a)) for a in (fused, ops)
+    ]
+    assert abs(errors[0] - errors[1]) < 1e-4, errors
+    for width in (2, 4, 9):  # too short to reflect, and barely long enough
+        spec = np.random.default_rng(width).random((512, width)).astype(np.float32)
+        a = synthesis.audio_from_spectrogram(spec, n_iter=4, init=init, normalize=False)
+        b = synthesis.audio_from_spectrogram(
+            spec, n_iter=4, init=init, normalize=False, kernels=False
+        )
+        np.testing.assert_allclose(a, b, atol=1e-4 * max(1e-6, np.abs(b).max()))
+
+
+def test_cpu_kernels_give_the_same_samples_on_any_thread_count():
+    import torch
+
+    image = analysis.image_from_audio(files.read_audio(sound("freedesktop/stereo/bell.oga")))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = synthesis.audio_from_image(image)
+        torch.set_num_threads(2)
+        two = synthesis.audio_from_image(image)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, two)
