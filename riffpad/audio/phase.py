@@ -133,9 +133,10 @@ def griffin_lim(
     device = device or default_device()
     c = grid_consts(params, device, grid)
     hop = params.hop_length
-    if kernels is None:
-        kernels = torch.device(device).type == "cpu" and params.win_length % hop == 0
-    if kernels:
+    on_cpu = torch.device(device).type == "cpu"
+    if kernels and not on_cpu:
+        raise ValueError(f"the fused kernels run on the CPU, not {device}")
+    if kernels or (kernels is None and on_cpu):
         return _griffin_lim_cpu(
             magnitude, params, c, grid, n_iter, momentum, seed, init, mel, mel_power
         )

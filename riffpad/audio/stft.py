@@ -52,7 +52,7 @@ def grid_consts(params: SpectrogramParams, device: str, grid: int = 1) -> dict[s
         "fb_grid": fb_grid,
         "fb_grid_sparse": sparse,
         # The same filters as (first filter, two weights) per bin, for the CPU kernels.
-        "fb_band": band_of(fb_grid.cpu().numpy()) if sparse is not None else None,
+        "fb_band": band_of(fb_grid.numpy()) if torch.device(device).type == "cpu" else None,
         "pinv_gl": torch.from_numpy(pinv[::step].astype(np.float32)).to(device),
         "window": torch.hann_window(params.win_length, dtype=torch.float32, device=device),
         "n_gl": params.n_fft // step,
