@@ -9,7 +9,7 @@ which the compiler vectorises. Every output element is computed in a fixed order
 output does not depend on the thread count.
 
 Compiled on first use and cached on disk (numba's cache: beside this file, or the user's
-cache folder when that is read-only).
+cache folder when that is read-only; with neither, compiled in each process).
 """
 
 from __future__ import annotations
@@ -20,7 +20,21 @@ import numba
 import numpy as np
 from numba import prange
 
-_JIT = {"cache": True, "nogil": True, "parallel": True, "error_model": "numpy"}
+_JIT = {"nogil": True, "parallel": True, "error_model": "numpy"}
+
+
+def _jit(**options):
+    """numba.njit with the on-disk cache where some folder can hold it; where none can
+    (read-only install, no writable home), numba refuses cache=True, so compile in each
+    process instead."""
+
+    def wrap(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(fn)
+
+    return wrap
 _TINY = np.float32(1e-16)
 
 # numba's "workqueue" threading layer (the fallback where neither OpenMP nor TBB loads)
@@ -35,7 +49,7 @@ def launch(kernel, *args, threads: int = 1):
         kernel(*args)
 
 
-@numba.njit(**_JIT)
+@_jit(**_JIT)
 def project(rebuilt, prev, target, alpha, out):
     """out = z * target / |z| with z = rebuilt - alpha * prev, then prev = rebuilt.
 
@@ -54,7 +68,7 @@ def project(rebuilt, prev, target, alpha, out):
             o[2 * k], o[2 * k + 1] = zr * s, zi * s
 
 
-@numba.njit(**_JIT)
+@_jit(**_JIT)
 def project_mel(rebuilt, prev, fitted, band_bin, band_w, eps, power, alpha, out):
     """``project`` towards a magnitude that fits the mel spectrogram: each row's target is
     |X| * (fitted / (fb fb^T |X| + eps)) ** power, one multiplicative (Lee-Seung) step;
@@ -86,7 +100,7 @@ def project_mel(rebuilt, prev, fitted, band_bin, band_w, eps, power, alpha, out)
             o[2 * k], o[2 * k + 1] = zr * s, zi * s
 
 
-@numba.njit(**{**_JIT, "parallel": False})
+@_jit(**{**_JIT, "parallel": False})
 def overlap_add(frames, window, hop, first, summed):
     """Add rows of ``frames`` (their first len(window) samples), windowed, into ``summed``
     at (first + row) * hop. One thread: rows overlap, and row by row the inner loop is a
@@ -98,7 +112,7 @@ def overlap_add(frames, window, hop, first, summed):
             out[t] += row[t] * window[t]
 
 
-@numba.njit(**_JIT)
+@_jit(**_JIT)
 def frame(summed, offset, scale, window, hop, first, out):
     """Windowed frames of the signal summed[offset + t] * scale[t] (t < len(scale)),
     centred (padded by half a window, reflected; with zeros where it is too short to

@@ -456,3 +456,36 @@ def test_cpu_kernels_give_the_same_samples_on_any_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(one, two)
+
+
+def test_conversion_works_where_no_folder_can_hold_numbas_cache(tmp_path):
+    # A read-only install and no writable home: numba refuses cache=True there, so the
+    # kernels must fall back to compiling in the process (this raised at import before).
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare missing: install util-linux")
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode:
+        pytest.skip("no mount namespaces here (needs root or user namespaces)")
+    package = Path(synthesis.__file__).resolve().parents[1]
+    copy = tmp_path / "riffpad"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    code = (
+        "import numpy as np; from riffpad.audio import synthesis; "
+        "print(synthesis.audio_from_spectrogram(np.ones((512, 8), np.float32)).shape)"
+    )
+    script = (
+        f"mount --bind {copy} {copy} && mount -o remount,bind,ro {copy} && "
+        f"cd {tmp_path} && {sys.executable} -c '{code}'"
+    )
+    env = {**os.environ, "HOME": "/proc/self", "XDG_CACHE_HOME": "/proc/self/cache"}
+    env.pop("NUMBA_CACHE_DIR", None)
+    env.pop("PYTHONPATH", None)
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "(3087,)"
+    assert not (copy / "audio" / "__pycache__").exists()
