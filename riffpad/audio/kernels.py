@@ -35,6 +35,8 @@ def _jit(**options):
             return numba.njit(cache=False, **options)(fn)
 
     return wrap
+
+
 _TINY = np.float32(1e-16)
 
 # numba's "workqueue" threading layer (the fallback where neither OpenMP nor TBB loads)
