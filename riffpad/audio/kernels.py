@@ -5,7 +5,9 @@ momentum, magnitude, division, scaling, windowing, overlap-add and the copies be
 them, each its own pass over the spectrum or the frames. These kernels do each step's
 element-wise work in one pass, over the rows in parallel, so the FFTs are most of what is
 left. Complex spectra are read and written as interleaved float32 (``view(np.float32)``),
-which the compiler vectorises. Every output element is computed in a fixed order, so the
+which the compiler vectorises; callers pass whole rows (C-contiguous, the FFT's full
+width) and the kernels read the first ``bins`` of each, as strided rows do not
+vectorise (twice as slow). Every output element is computed in a fixed order, so the
 output does not depend on the thread count.
 
 Compiled on first use and cached on disk (numba's cache: beside this file, or the user's
@@ -71,34 +73,48 @@ def project(rebuilt, prev, target, alpha, out):
 
 
 @_jit(**_JIT)
-def project_mel(rebuilt, prev, fitted, band_bin, band_w, eps, power, alpha, out):
+def project_mel(rebuilt, prev, target, band_bin, band_w, eps, power, alpha, out):
     """``project`` towards a magnitude that fits the mel spectrogram: each row's target is
-    |X| * (fitted / (fb fb^T |X| + eps)) ** power, one multiplicative (Lee-Seung) step;
-    ``fitted`` (rows, bins) is fb mel for these rows. The filterbank is banded (see
-    ``riffpad.audio.mel.band_of``)."""
-    rows, bins = fitted.shape
-    n_mels = int(band_bin.max()) + 2
+    |X| * (fb target / (fb fb^T |X| + eps)) ** power, one multiplicative (Lee-Seung) step;
+    ``target`` (rows, n_mels) is the mel spectrogram's frames for these rows. The
+    filterbank fb is banded, its filters in order (see ``riffpad.audio.mel.band_of``)."""
+    rows, n_mels = target.shape
+    bins = band_bin.shape[0]
+    filters = band_bin[bins - 1] + 2
+    # Bins whose lower filter is m: starts[m]:starts[m + 1]. Summing fb^T |X| segment by
+    # segment keeps the sums in registers (a scatter into mel[] waits on its own stores).
+    starts = np.searchsorted(band_bin, np.arange(filters))
     for i in prange(rows):
-        x, p, o, f = rebuilt[i], prev[i], out[i], fitted[i]
+        x, p, o, t = rebuilt[i], prev[i], out[i], target[i]
         mag = np.empty(bins, np.float32)
         for k in range(bins):
             mag[k] = np.sqrt(x[2 * k] * x[2 * k] + x[2 * k + 1] * x[2 * k + 1])
-        mel = np.zeros(n_mels, np.float32)  # fb^T |X|
+        mel = np.empty(filters, np.float32)  # fb^T |X|
+        carry = np.float32(0)  # the upper filter's share of the segment below
+        for m in range(filters - 1):
+            lower, upper = np.float32(0), np.float32(0)
+            for k in range(starts[m], starts[m + 1]):
+                lower += band_w[k, 0] * mag[k]
+                upper += band_w[k, 1] * mag[k]
+            mel[m] = carry + lower
+            carry = upper
+        mel[filters - 1] = carry
+        gain = np.empty(bins, np.float32)
         for k in range(bins):
             b = band_bin[k]
-            mel[b] += band_w[k, 0] * mag[k]
-            mel[b + 1] += band_w[k, 1] * mag[k]
+            fitted = band_w[k, 0] * t[b] + band_w[k, 1] * t[min(b + 1, n_mels - 1)]  # fb target
+            gain[k] = fitted / (band_w[k, 0] * mel[b] + band_w[k, 1] * mel[b + 1] + eps)
+        if power == 2:
+            for k in range(bins):
+                gain[k] *= gain[k]
+        elif power != 1:
+            for k in range(bins):
+                gain[k] = gain[k] ** power
         for k in range(bins):
-            b = band_bin[k]
-            ratio = f[k] / (band_w[k, 0] * mel[b] + band_w[k, 1] * mel[b + 1] + eps)
-            if power == 2:
-                ratio = ratio * ratio
-            elif power != 1:
-                ratio = ratio**power
             xr, xi = x[2 * k], x[2 * k + 1]
             zr, zi = xr - alpha * p[2 * k], xi - alpha * p[2 * k + 1]
             p[2 * k], p[2 * k + 1] = xr, xi
-            s = mag[k] * ratio / (np.sqrt(zr * zr + zi * zi) + _TINY)
+            s = mag[k] * gain[k] / (np.sqrt(zr * zr + zi * zi) + _TINY)
             o[2 * k], o[2 * k + 1] = zr * s, zi * s
 
 

@@ -67,10 +67,16 @@ def mel_pinv(params: SpectrogramParams) -> np.ndarray:
 
 def band_of(fb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The banded form ``project_mel`` reads of a (bins, n_mels) filterbank in which every
-    bin is in at most two neighbouring filters: (first filter per bin, weights (bins, 2))."""
+    bin is in at most two neighbouring filters, the filters in order of frequency: (lower
+    filter per bin, non-decreasing; weights (bins, 2)). A bin in no filter takes the lower
+    filter of the bin below it, with zero weights."""
     bins, n_mels = fb.shape
     used = fb != 0
     first = np.argmax(used, axis=1)
+    in_one = used.any(axis=1)
+    if np.any(np.diff(first[in_one]) < 0):
+        raise ValueError("not a banded filterbank: filters are not in order of frequency")
+    first = np.maximum.accumulate(np.where(in_one, first, 0))
     rows = np.arange(bins)
     nxt = np.minimum(first + 1, n_mels - 1)
     band_w = np.zeros((bins, 2), np.float32)

@@ -92,6 +92,25 @@ def _polar(magnitude, phase, out):
     return out
 
 
+STARTS = ("vocoder", "pghi")
+
+
+def _start_phase(magnitude, params: SpectrogramParams, grid: int, init, seed: int, device):
+    """The start phase ``griffin_lim``'s ``init`` asks for, or None when ``init`` is audio."""
+    import torch
+
+    if init is not None and not isinstance(init, str):
+        return None
+    if init is not None and init not in STARTS:
+        raise ValueError(f"unknown start {init!r}: None (random), {' or '.join(STARTS)}, or audio")
+    if magnitude is None:
+        raise ValueError(f"the {init or 'random'} start needs a magnitude")
+    if init is None:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return torch.rand(magnitude.shape, generator=gen, device=device) * (2 * math.pi)
+    return vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
+
+
 def griffin_lim(
     magnitude,
     params: SpectrogramParams,
@@ -172,17 +191,9 @@ def griffin_lim(
     env = ola_envelope(params, device, n_frames)
     ws = Workspace(c, n_frames, device)
     spec, prev = ws.spec, None
-    if isinstance(init, str) and init in ("vocoder", "pghi"):
-        if magnitude is None:
-            raise ValueError(f"the {init} start needs a magnitude")
-        start = vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
+    start = _start_phase(magnitude, params, grid, init, seed, device)
+    if start is not None:
         _polar(magnitude, start, out=spec)
-    elif init is None:
-        if magnitude is None:
-            raise ValueError("a random start needs a magnitude")
-        gen = torch.Generator(device=device).manual_seed(seed)
-        phase = torch.rand(magnitude.shape, generator=gen, device=device) * (2 * math.pi)
-        _polar(magnitude, phase, out=spec)
     else:
         prev = stft(init, c, hop, ws, out=ws.stfts[1])
         mag = target_magnitude(magnitude_of(prev)) if mel is not None else magnitude
@@ -225,32 +236,45 @@ def _griffin_lim_cpu(magnitude, params, c, grid, n_iter, momentum, seed, init, m
     hop, n, bins = params.hop_length, c["n_gl"], c["gl_bins"]
     window = c["window"].numpy()
     win = window.shape[0]
+    alpha = np.float32(momentum / (1 + momentum))
     if mel is not None:
         band_bin, band_w = c["fb_band"]
         mel_t = mel.T.contiguous().numpy()  # (frames, n_mels)
         upper = np.minimum(band_bin + 1, mel_t.shape[1] - 1)
-        fitted = mel_t[:, band_bin] * band_w[:, 0] + mel_t[:, upper] * band_w[:, 1]
-        eps = np.float32(1e-6 * float(fitted.max()) + 1e-30)
+        fitted_max = (mel_t[:, band_bin] * band_w[:, 0] + mel_t[:, upper] * band_w[:, 1]).max()
+        eps = np.float32(1e-6 * float(fitted_max) + 1e-30)
         n_frames = mel_t.shape[0]
+
+        def project(rebuilt, prev, i, j, out):
+            fit = (mel_t[i:j], band_bin, band_w, eps, np.float32(mel_power), alpha, out)
+            K.launch(K.project_mel, rebuilt, prev, *fit, threads=threads)
     else:
         if magnitude.shape[1] != bins:
             raise ValueError(f"magnitude needs {bins} bins, got {magnitude.shape[1]}")
         target = magnitude.contiguous().numpy()
         n_frames = target.shape[0]
+
+        def project(rebuilt, prev, i, j, out):
+            K.launch(K.project, rebuilt, prev, target[i:j], alpha, out, threads=threads)
+
+    start = _start_phase(magnitude, params, grid, init, seed, "cpu")
     scale = (1 / ola_envelope(params, "cpu", n_frames)).numpy()
-    chunk = min(64, n_frames)
+    # Equal blocks of at most 128 frames (513 frames: 5 of 103). Blocks of 100-170 frames
+    # measured 5-8% faster than 64 here (2 threads); a last block of one frame is waste.
+    blocks = -(-n_frames // 128)
+    chunk = -(-n_frames // blocks)
+    # Whole rows everywhere (the kernels read the first ``bins``): strided rows are slower.
     spec = torch.zeros(n_frames, n // 2 + 1, dtype=torch.complex64)
-    spec_f = spec.numpy().view(np.float32)[:, : 2 * bins]
+    spec_f = spec.numpy().view(np.float32)
     prev_f = np.zeros((n_frames, 2 * bins), np.float32)  # previous STFT, for momentum
     padded = torch.zeros(chunk, n)  # columns past the window stay zero
     summed = np.zeros(hop * (n_frames - 1) + win, np.float32)
-    alpha = np.float32(momentum / (1 + momentum))
 
     def analyse(signal, offset, signal_scale):
         # STFT block by block, each block projected while it is in cache.
         for i in range(0, n_frames, chunk):
-            rows = min(chunk, n_frames - i)
-            block = padded[:rows]
+            j = min(i + chunk, n_frames)
+            block = padded[: j - i]
             K.launch(
                 K.frame,
                 signal,
@@ -262,36 +286,17 @@ def _griffin_lim_cpu(magnitude, params, c, grid, n_iter, momentum, seed, init, m
                 block.numpy(),
                 threads=threads,
             )
-            rebuilt = torch.fft.rfft(block).numpy().view(np.float32)[:, : 2 * bins]
-            if mel is None:
-                args = (target[i : i + rows],)
-            else:
-                args = (fitted[i : i + rows], band_bin, band_w, eps, np.float32(mel_power))
-            kernel = K.project if mel is None else K.project_mel
-            K.launch(
-                kernel,
-                rebuilt,
-                prev_f[i : i + rows],
-                *args,
-                alpha,
-                spec_f[i : i + rows],
-                threads=threads,
-            )
+            spectrum = torch.fft.rfft(block)  # (out= is slower: torch copies into it)
+            project(spectrum.numpy().view(np.float32), prev_f[i:j], i, j, spec_f[i:j])
 
     def synthesise():
         summed.fill(0)
         for i in range(0, n_frames, chunk):
-            frames = torch.fft.irfft(spec[i : i + chunk], n=n).numpy()
-            K.launch(K.overlap_add, frames, window, hop, i, summed, threads=threads)
+            j = min(i + chunk, n_frames)
+            frames = torch.fft.irfft(spec[i:j], n=n).numpy()
+            K.overlap_add(frames, window, hop, i, summed)  # one thread
 
-    if isinstance(init, str) or init is None:
-        if magnitude is None:
-            raise ValueError(f"the {init or 'random'} start needs a magnitude")
-        if init is None:
-            gen = torch.Generator().manual_seed(seed)
-            start = torch.rand(magnitude.shape, generator=gen) * (2 * math.pi)
-        else:
-            start = vocoder_phase(magnitude, params, grid, gradient=init == "pghi")
+    if start is not None:
         _polar(magnitude, start, out=spec[:, :bins])
     else:
         audio = init.contiguous().numpy()

@@ -443,6 +443,13 @@ def test_cpu_kernels_compute_the_torch_iteration(init):
         np.testing.assert_allclose(a, b, atol=1e-4 * max(1e-6, np.abs(b).max()))
 
 
+@pytest.mark.parametrize("kernels", [True, False])
+def test_an_unknown_start_is_refused_on_both_paths(kernels):
+    spec = np.ones((512, 8), np.float32)
+    with pytest.raises(ValueError, match="unknown start 'pgh'"):
+        synthesis.audio_from_spectrogram(spec, init="pgh", kernels=kernels)
+
+
 def test_cpu_kernels_give_the_same_samples_on_any_thread_count():
     import torch
 

@@ -21,51 +21,48 @@ def complex_rows(rows, bins):
 def test_project_is_fast_griffin_lims_step(threads):
     x, prev = complex_rows(5, 33), complex_rows(5, 33)
     target = RNG.random((5, 33)).astype(np.float32)
-    # The spectrum buffer is wider (bins above the mel range stay zero): write a view.
+    # The spectrum buffer is wider (bins above the mel range stay zero): whole rows.
     out = np.zeros((5, 40), np.complex64)
     p = prev.copy()
     f32 = np.float32
-    K.launch(
-        K.project,
-        x.view(f32),
-        p.view(f32),
-        target,
-        f32(0.4),
-        out.view(f32)[:, :66],
-        threads=threads,
-    )
+    K.launch(K.project, x.view(f32), p.view(f32), target, f32(0.4), out.view(f32), threads=threads)
     z = x - np.float32(0.4) * prev
     np.testing.assert_allclose(out[:, :33], z * target / np.abs(z), rtol=1e-5)
     assert not out[:, 33:].any()
     assert np.array_equal(p, x)  # prev now holds this iteration's STFT
 
 
-def test_project_mel_takes_one_multiplicative_step_towards_the_mel():
+@pytest.mark.parametrize("power", [1, 2, 1.5])
+def test_project_mel_takes_one_multiplicative_step_towards_the_mel(power):
     fb = mel_basis(SpectrogramParams())[::2] * 2  # the 5 Hz grid's filters, banded
     band_bin, band_w = band_of(fb)
     x, prev = complex_rows(3, fb.shape[0]), complex_rows(3, fb.shape[0])
-    fitted = (RNG.random((3, fb.shape[1])) @ fb.T).astype(np.float32)
+    mel = RNG.random((3, fb.shape[1])).astype(np.float32)
     eps = np.float32(1e-3)
-    out, p = np.zeros_like(x), prev.copy()
+    out = np.zeros((3, fb.shape[0] + 7), np.complex64)  # whole FFT rows, wider
+    p = prev.copy()
     f32 = np.float32
     K.launch(
         K.project_mel,
         x.view(f32),
         p.view(f32),
-        fitted,
+        mel,
         band_bin,
         band_w,
         eps,
-        f32(2),
+        f32(power),
         f32(0.3),
         out.view(f32),
+        threads=2,
     )
     mag = np.abs(x).astype(np.float64)
     refit = (mag @ fb) @ fb.T + eps
-    target = mag * (fitted / refit) ** 2
+    target = mag * ((mel @ fb.T) / refit) ** power
     z = x - np.float32(0.3) * prev
-    np.testing.assert_allclose(np.abs(out), target, rtol=2e-4, atol=1e-6)
-    np.testing.assert_allclose(np.angle(out * np.conj(z)), 0, atol=1e-3)
+    got = out[:, : fb.shape[0]]
+    np.testing.assert_allclose(np.abs(got), target, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(np.angle(got * np.conj(z)), 0, atol=1e-3)
+    assert not out[:, fb.shape[0] :].any()
     assert np.array_equal(p, x)
 
 
@@ -79,9 +76,16 @@ def test_band_of_reads_back_the_filterbank_and_refuses_a_wider_one():
     rebuilt[rows[upper], band_bin[upper] + 1] += band_w[upper, 1]
     np.testing.assert_array_equal(rebuilt, fb.astype(np.float32))
     wide = fb.copy()
-    wide[100, :] = 1
-    with pytest.raises(ValueError, match="not a banded filterbank"):
+    wide[100, band_bin[100] + 3] = 1  # a third filter, not a neighbour
+    with pytest.raises(ValueError, match="not neighbours"):
         band_of(wide)
+    shuffled = fb[:, ::-1]  # filters from high to low frequency
+    with pytest.raises(ValueError, match="not in order"):
+        band_of(shuffled)
+    # A bin in no filter (here above the top one) keeps the order, with zero weights.
+    gap = np.vstack([fb, np.zeros((3, fb.shape[1]))])
+    first, weights = band_of(gap)
+    assert (np.diff(first) >= 0).all() and not weights[-3:].any()
 
 
 def test_overlap_add_and_frame_are_the_stft_framing():
