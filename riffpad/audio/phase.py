@@ -245,8 +245,10 @@ def _griffin_lim_cpu(magnitude, params, c, grid, n_iter, momentum, seed, init, m
         eps = np.float32(1e-6 * float(fitted_max) + 1e-30)
         n_frames = mel_t.shape[0]
 
+        power = np.float32(mel_power)
+
         def project(rebuilt, prev, i, j, out):
-            fit = (mel_t[i:j], band_bin, band_w, eps, np.float32(mel_power), alpha, out)
+            fit = (mel_t[i:j], band_bin, band_w, eps, power, alpha, out)
             K.launch(K.project_mel, rebuilt, prev, *fit, threads=threads)
     else:
         if magnitude.shape[1] != bins:
